@@ -74,10 +74,13 @@ class Layer:
         for p in self.parameters():
             p.data = asarray(p.data, device=device)
             p.grad = asarray(p.grad, device=device)
-        for child in self.children():
-            child.to(device)
-        self._move_buffers(device)
+        self._move_all_buffers(device)
         return self
+
+    def _move_all_buffers(self, device):
+        self._move_buffers(device)
+        for child in self.children():
+            child._move_all_buffers(device)
 
     def _move_buffers(self, device):
         """Layers with non-trainable state (running statistics) move it here."""

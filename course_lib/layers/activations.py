@@ -1,0 +1,129 @@
+"""Element-wise activations and softmax. Each backward is the derivative of the forward above it."""
+
+from .base import Layer, check_input
+
+
+class _Elementwise(Layer):
+    """Shared input check for activations that accept any shape."""
+
+    def _check(self, x):
+        return check_input(x, range(0, 33), type(self).__name__, "(any shape)")
+
+
+class Identity(_Elementwise):
+    """``out = x``; ``dx = dout``."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dout):
+        return dout
+
+
+class ReLU(_Elementwise):
+    """``out = max(x, 0)``; ``dx = dout * [x > 0]`` (derivative 0 at x = 0, as PyTorch)."""
+
+    def forward(self, x):
+        xp = self._check(x)
+        self.cache = x > 0
+        return xp.maximum(x, 0)
+
+    def backward(self, dout):
+        return dout * self.cache
+
+
+class LeakyReLU(_Elementwise):
+    """``out = x if x > 0 else a*x``; ``dx = dout * (1 if x > 0 else a)``, a = negative_slope."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        xp = self._check(x)
+        self.cache = x > 0
+        return xp.where(self.cache, x, self.negative_slope * x)
+
+    def backward(self, dout):
+        return dout * self.cache + self.negative_slope * dout * ~self.cache
+
+    def __repr__(self):
+        return f"LeakyReLU(negative_slope={self.negative_slope})"
+
+
+class Sigmoid(_Elementwise):
+    """``out = 1 / (1 + exp(-x))``; ``dx = dout * out * (1 - out)``.
+
+    Computed as ``exp(x) / (1 + exp(x))`` for negative x so exp never overflows.
+    """
+
+    def forward(self, x):
+        xp = self._check(x)
+        e = xp.exp(-xp.abs(x))              # in (0, 1], never overflows
+        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        self.cache = out
+        return out
+
+    def backward(self, dout):
+        out = self.cache
+        return dout * out * (1 - out)
+
+
+class Tanh(_Elementwise):
+    """``out = tanh(x)``; ``dx = dout * (1 - out^2)``."""
+
+    def forward(self, x):
+        xp = self._check(x)
+        self.cache = xp.tanh(x)
+        return self.cache
+
+    def backward(self, dout):
+        return dout * (1 - self.cache ** 2)
+
+
+class Softplus(_Elementwise):
+    """``out = log(1 + exp(x))``; ``dx = dout * sigmoid(x)``.
+
+    Written as ``max(x, 0) + log1p(exp(-|x|))``, which is exact and never overflows.
+    """
+
+    def forward(self, x):
+        xp = self._check(x)
+        self.cache = x
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, dout):
+        x = self.cache
+        xp = self._check(x)
+        e = xp.exp(-xp.abs(x))
+        sig = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        return dout * sig
+
+
+class Softmax(_Elementwise):
+    """``out_i = exp(x_i - max x) / sum_j exp(x_j - max x)`` along ``axis``.
+
+    Subtracting the maximum changes nothing mathematically and keeps exp from
+    overflowing. Backward (the Jacobian-vector product)::
+
+        dx = out * (dout - sum(dout * out, axis))
+    """
+
+    def __init__(self, axis=-1):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x):
+        xp = check_input(x, range(1, 33), "Softmax", "(..., C)")
+        z = x - x.max(axis=self.axis, keepdims=True)
+        e = xp.exp(z)
+        out = e / e.sum(axis=self.axis, keepdims=True)
+        self.cache = out
+        return out
+
+    def backward(self, dout):
+        out = self.cache
+        return out * (dout - (dout * out).sum(axis=self.axis, keepdims=True))
+
+    def __repr__(self):
+        return f"Softmax(axis={self.axis})"
