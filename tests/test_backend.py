@@ -1,0 +1,86 @@
+"""The array backend: device selection, conversions and clear errors when no GPU exists."""
+
+import numpy as np
+import pytest
+
+from course_lib import backend
+
+
+@pytest.fixture(autouse=True)
+def restore_device(monkeypatch):
+    saved = backend._device
+    yield
+    backend._device = saved
+
+
+def test_numpy_arrays_use_numpy():
+    assert backend.get_array_module(np.zeros(3)) is np
+    assert backend.get_array_module(np.zeros(3), None, np.ones(2)) is np
+    assert backend.device_of(np.zeros(1)) == "cpu"
+
+
+def test_to_numpy_and_asarray_on_cpu():
+    x = [[1, 2], [3, 4]]
+    out = backend.asarray(x, device="cpu", dtype=np.float32)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    assert backend.to_numpy(out) is out
+
+
+@pytest.mark.parametrize("value, expected", [("cpu", "cpu"), ("", "cpu"), (" CPU ", "cpu")])
+def test_environment_variable_picks_the_default(monkeypatch, value, expected):
+    monkeypatch.setenv("COURSE_LIB_DEVICE", value)
+    backend._device = None
+    assert backend.get_device() == expected
+
+
+def test_auto_falls_back_to_cpu_without_gpu(monkeypatch):
+    monkeypatch.setattr(backend, "gpu_available", lambda: False)
+    monkeypatch.setenv("COURSE_LIB_DEVICE", "auto")
+    backend._device = None
+    assert backend.get_device() == "cpu"
+
+
+def test_unknown_device_names_are_refused(monkeypatch):
+    with pytest.raises(ValueError, match="'cpu' or 'gpu'"):
+        backend.set_device("tpu")
+    monkeypatch.setenv("COURSE_LIB_DEVICE", "cuda")
+    backend._device = None
+    with pytest.raises(ValueError, match="cpu, gpu or auto"):
+        backend.get_device()
+
+
+def test_asking_for_an_absent_gpu_says_so(monkeypatch):
+    monkeypatch.setattr(backend, "_load_cupy", lambda: None)
+    monkeypatch.setattr(backend, "_cupy_error", "ModuleNotFoundError: No module named 'cupy'")
+    with pytest.raises(RuntimeError, match="no usable GPU.*No module named 'cupy'"):
+        backend.set_device("gpu")
+    with pytest.raises(RuntimeError, match="needs a GPU"):
+        backend.asarray([1.0], device="gpu")
+
+
+def test_mixing_devices_is_an_error():
+    class FakeCupyArray:
+        __module__ = "cupy._core.core"
+    with pytest.raises(TypeError, match="different devices"):
+        backend.get_array_module(np.zeros(2), FakeCupyArray())
+
+
+def test_only_backend_imports_cupy():
+    """Every other module must ask its input array for the module (the design rule of the library)."""
+    from pathlib import Path
+    import course_lib
+    root = Path(course_lib.__file__).parent
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.name != "backend.py" and "import cupy" in p.read_text()]
+    assert offenders == [], f"these modules import cupy directly: {offenders}"
+
+
+@pytest.mark.gpu
+def test_gpu_round_trip():
+    if not backend.gpu_available():
+        pytest.skip(backend.gpu_unavailable_reason())
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    g = backend.asarray(x, device="gpu")
+    assert backend.device_of(g) == "gpu"
+    assert backend.get_array_module(g).__name__ == "cupy"
+    np.testing.assert_array_equal(backend.to_numpy(g), x)
