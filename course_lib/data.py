@@ -1,6 +1,15 @@
-"""Data sets that need no download, and mini-batches over them."""
+"""Data sets and mini-batches over them.
 
+``load_digits`` needs no download (scikit-learn ships the 8x8 digits).
+``load_mnist`` downloads the four MNIST files once into a cache, checks their
+SHA-256 sums, and reads them with ``read_idx``, a small parser for the IDX
+format they are stored in.
+"""
+
+import gzip
+from numbers import Integral
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -9,7 +18,12 @@ from .backend import get_array_module
 
 @dataclass
 class Split:
-    """A train/validation/test split: ``X_*`` of shape (N, D) float32, ``y_*`` of shape (N,) int64."""
+    """A train/validation/test split: ``X_*`` of shape (N, D) float32, ``y_*`` of shape (N,) int64.
+
+    ``mean`` and ``std`` are the training statistics the inputs were standardised
+    with (``x' = (x - mean) / std``), kept so new inputs can be treated the same
+    way; ``images_shape`` is the (H, W) of one image.
+    """
     X_train: np.ndarray
     y_train: np.ndarray
     X_val: np.ndarray
@@ -25,13 +39,25 @@ class Split:
                 f"test={self.X_test.shape}, classes={int(self.y_train.max()) + 1})")
 
 
+def _training_std(X_train, axis=0):
+    """Standard deviation of the training data; a feature constant in training keeps std 1.
+
+    Dividing by ``std + 1e-8`` would send a pixel that is always 0 in the
+    training set but not in a test image to about 1e8, so such a pixel is only
+    centred.
+    """
+    std = X_train.std(axis=axis)
+    return np.where(std < 1e-8, 1.0, std)
+
+
 def load_digits(seed=0, val_fraction=0.15, test_fraction=0.2):
     """scikit-learn's 1,797 handwritten digits (8x8 pixels, 10 classes), split and standardised.
 
     The split is stratified and seeded. Each pixel is standardised with the
     *training* set's mean and standard deviation only, so no information from
     validation or test data leaks into training:
-    ``x' = (x - mean_train) / (std_train + 1e-8)``.
+    ``x' = (x - mean_train) / std_train`` (a pixel that is constant in the
+    training set is only centred: its ``std`` is taken as 1).
 
     Returns:
         Split with X_* of shape (N, 64) float32 and y_* of shape (N,) int64.
@@ -39,6 +65,12 @@ def load_digits(seed=0, val_fraction=0.15, test_fraction=0.2):
     from sklearn.datasets import load_digits as _sk_load_digits
     from sklearn.model_selection import train_test_split
 
+    for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 < frac < 1:
+            raise ValueError(f"{name} must lie strictly between 0 and 1, got {frac}")
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(f"val_fraction + test_fraction must be below 1 (some data must be left "
+                         f"for training), got {val_fraction} + {test_fraction}")
     X, y = _sk_load_digits(return_X_y=True)
     X = X.astype(np.float64)
     y = y.astype(np.int64)
@@ -48,26 +80,191 @@ def load_digits(seed=0, val_fraction=0.15, test_fraction=0.2):
         X_rest, y_rest, test_size=val_fraction / (1 - test_fraction),
         random_state=seed, stratify=y_rest)
     mean = X_train.mean(axis=0)
-    std = X_train.std(axis=0) + 1e-8
+    std = _training_std(X_train)
     f = lambda a: ((a - mean) / std).astype(np.float32)
     return Split(f(X_train), y_train, f(X_val), y_val, f(X_test), y_test,
                  mean.astype(np.float32), std.astype(np.float32))
 
 
-class DataLoader:
-    """Iterates over ``(X_batch, y_batch)`` mini-batches.
+# ---------------------------------------------------------------- IDX files
+
+# The third byte of an IDX file's magic number says how each entry is stored;
+# multi-byte entries are big-endian.
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path):
+    """Read an IDX file (the format of the MNIST files), plain or gzip-compressed.
+
+    Layout: a 4-byte magic number ``0x00 0x00 <dtype code> <ndim>``, then
+    ``ndim`` big-endian uint32 sizes, then the entries in C order. The dtype
+    codes are 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32,
+    0x0E float64.
+
+    Returns:
+        A NumPy array of shape given by the sizes, in native byte order.
+
+    Raises:
+        ValueError when the magic number is malformed or the number of bytes
+        does not match the sizes in the header (a truncated download, say).
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":  # gzip's own magic number
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{path.name}: the gzip data is damaged ({exc}); "
+                             "delete the file and download it again") from None
+    if len(raw) < 4:
+        raise ValueError(f"{path.name}: {len(raw)} bytes is too short for an IDX file "
+                         "(the header alone takes at least 8)")
+    zero, code, ndim = raw[:2], raw[2], raw[3]
+    if zero != b"\x00\x00" or code not in _IDX_DTYPES:
+        raise ValueError(f"{path.name}: not an IDX file (magic number {raw[:4].hex()}; expected "
+                         "00 00, a dtype code among 08 09 0b 0c 0d 0e, and the rank)")
+    if ndim == 0:
+        raise ValueError(f"{path.name}: the IDX header says the array has 0 dimensions")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path.name}: the file ends inside its header ({len(raw)} bytes, "
+                         f"the header of a {ndim}-D array takes {header})")
+    shape = tuple(int(n) for n in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[code])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path.name}: the header announces shape {shape} of {dtype.name}, "
+                         f"that is {expected} bytes, but the file has {len(raw)}: "
+                         "it is truncated or damaged")
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+# ---------------------------------------------------------------- MNIST
+
+#: The mirror TensorFlow and others use since the original site stopped serving the files.
+MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+
+#: File name and SHA-256 of each of the four gzip-compressed IDX files.
+MNIST_FILES = {
+    "train_images": ("train-images-idx3-ubyte.gz",
+                     "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+    "train_labels": ("train-labels-idx1-ubyte.gz",
+                     "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+    "test_images": ("t10k-images-idx3-ubyte.gz",
+                    "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz",
+                    "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+}
+
+
+def _check_mnist_pair(images, labels, names):
+    """The images must be (N, 28, 28) uint8 and the labels (N,) uint8 in 0..9."""
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise ValueError(f"{names[0]}: expected uint8 images of shape (N, 28, 28), got "
+                         f"{images.dtype} of shape {images.shape}")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise ValueError(f"{names[1]}: expected uint8 labels of shape (N,), got "
+                         f"{labels.dtype} of shape {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{names[0]} holds {len(images)} images but {names[1]} "
+                         f"{len(labels)} labels")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{names[1]}: labels must lie in 0..9, found {labels.max()}")
+
+
+def _fetch_mnist(cache_dir):
+    """Paths of the four MNIST files, downloaded into ``cache_dir`` if not there yet."""
+    from .download import fetch
+
+    paths = {}
+    for key, (filename, sha256) in MNIST_FILES.items():
+        try:
+            paths[key] = fetch(MNIST_URL + filename, sha256, cache_dir, filename)
+        except OSError as exc:  # no network, DNS failure, HTTP error, disk full
+            raise RuntimeError(
+                f"MNIST is not in the cache ({cache_dir or 'the default cache folder'}) and "
+                f"{filename} could not be downloaded from {MNIST_URL} ({exc}). Connect to the "
+                "internet and call load_mnist() once, or download the four files "
+                f"{', '.join(name for name, _ in MNIST_FILES.values())} on another machine and "
+                "copy them into the cache folder (pass it as cache_dir). On a machine without "
+                "internet the course uses load_digits(), which needs no download.") from exc
+    return paths
+
+
+def load_mnist(cache_dir=None, seed=0, val_size=10_000, flatten=True):
+    """MNIST: 70,000 handwritten digits of 28x28 pixels, 10 classes, split and standardised.
+
+    The four IDX files are downloaded once into ``cache_dir`` and their SHA-256
+    checked (see ``course_lib.download.fetch``); later calls read the cache and
+    need no network. The official 10,000 test images are the test set; a
+    stratified, seeded draw of ``val_size`` of the 60,000 training images is the
+    validation set. Pixels are scaled to [0, 1] and then standardised with one
+    mean and one standard deviation computed on the training images only
+    (about 0.13 and 0.31): ``x' = (x/255 - mean) / std``.
 
     Args:
-        X: array of shape (N, ...); y: array of shape (N, ...) or None.
-        batch_size: rows per batch; the last batch may be smaller.
+        cache_dir: folder for the downloaded files (None: the default cache of
+            ``course_lib.download``).
+        seed: seed of the validation draw.
+        val_size: number of training images set aside for validation.
+        flatten: X of shape (N, 784) if True, (N, 1, 28, 28) (PyTorch's NCHW) if False.
+
+    Returns:
+        Split with X_* float32 and y_* of shape (N,) int64; ``images_shape`` (28, 28).
+
+    Raises:
+        RuntimeError with what to do when the files are not cached and cannot be downloaded.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < int(val_size) < 60_000:
+        raise ValueError(f"val_size must lie between 1 and 59,999, got {val_size}")
+    paths = _fetch_mnist(cache_dir)
+    arrays = {key: read_idx(path) for key, path in paths.items()}
+    for split in ("train", "test"):
+        _check_mnist_pair(arrays[f"{split}_images"], arrays[f"{split}_labels"],
+                          (paths[f"{split}_images"].name, paths[f"{split}_labels"].name))
+
+    X = arrays["train_images"]
+    y = arrays["train_labels"].astype(np.int64)
+    X_train, X_val, y_train, y_val = train_test_split(
+        X, y, test_size=int(val_size), random_state=seed, stratify=y)
+    scaled = X_train.astype(np.float64) / 255.0
+    mean, std = float(scaled.mean()), float(_training_std(scaled.ravel()))
+    shape = (-1, 784) if flatten else (-1, 1, 28, 28)
+    f = lambda a: ((a.astype(np.float32) / 255.0 - mean) / std).astype(np.float32).reshape(shape)
+    return Split(f(X_train), y_train, f(X_val), y_val,
+                 f(arrays["test_images"]), arrays["test_labels"].astype(np.int64),
+                 np.float32(mean), np.float32(std), images_shape=(28, 28))
+
+
+# ---------------------------------------------------------------- mini-batches
+
+class DataLoader:
+    """Iterates over ``(X_batch, y_batch)`` mini-batches (or ``X_batch`` alone when ``y`` is None).
+
+    Args:
+        X: array of shape (N, ...), NumPy or CuPy; y: array of shape (N, ...) or None.
+        batch_size: rows per batch; the last batch may be smaller unless
+            ``drop_last`` is True.
         shuffle: reshuffle at the start of every epoch, from a generator
             seeded with ``seed`` (so epoch k is the same on every run).
+        drop_last: skip a last batch smaller than ``batch_size``.
+
+    Every epoch visits each row exactly once (with ``drop_last``, at most once).
     """
 
     def __init__(self, X, y=None, batch_size=32, shuffle=True, seed=0, drop_last=False):
+        if not hasattr(X, "shape") or len(X.shape) == 0:
+            raise TypeError(f"X must be an array of shape (N, ...), got {type(X).__name__}"
+                            + (f" of shape {tuple(X.shape)}" if hasattr(X, "shape") else ""))
+        if y is not None and (not hasattr(y, "shape") or len(y.shape) == 0):
+            raise TypeError(f"y must be an array of shape (N, ...) or None, got {type(y).__name__}")
         if y is not None and len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}: they must match")
-        if int(batch_size) < 1:
+        if (isinstance(batch_size, bool) or not isinstance(batch_size, Integral)
+                or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.X, self.y = X, y
         self.batch_size = int(batch_size)
@@ -81,12 +278,13 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.X)
-        xp = get_array_module(self.X)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        order = xp.asarray(order)
+        # Each array is indexed with indices on its own device (X may be CuPy, y NumPy).
+        order_X = get_array_module(self.X).asarray(order)
+        order_y = None if self.y is None else get_array_module(self.y).asarray(order)
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            batch = slice(i * self.batch_size, (i + 1) * self.batch_size)
             if self.y is None:
-                yield self.X[idx]
+                yield self.X[order_X[batch]]
             else:
-                yield self.X[idx], self.y[idx]
+                yield self.X[order_X[batch]], self.y[order_y[batch]]
