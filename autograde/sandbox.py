@@ -1,64 +1,960 @@
-"""Run one untrusted submission in a process with bounded resources.
+"""Run one untrusted submission in a sandbox: its own files, no network, bounded resources.
 
-First version: resource limits (setrlimit) and a new session only; the
-filesystem and network isolation follow.
+``spawn(argv, workdir=...)`` starts ``argv`` through a small launcher (this
+file run as a script) that builds the sandbox and then executes ``argv``::
+
+    grader ──Popen──> launcher (outside, waits, forwards SIGINT, cleans up)
+                        └─fork─> init: pid 1 of a new pid namespace, builds the root
+                                   └─fork─> payload: unprivileged, rlimits, execve(argv)
+
+On Linux it uses the strongest mechanisms the machine allows, decided once by
+:func:`capabilities` (which also reports them):
+
+* **namespaces** (``unshare(2)``): mount (an allow-list root, below), network
+  (a fresh namespace with no interface up, so no connection anywhere,
+  loopback included, and no DNS), pid (the payload sees only its own
+  processes, and when pid 1 ends the kernel kills every process left), IPC
+  and UTS. As root they are created directly; otherwise inside a user
+  namespace, if the kernel allows unprivileged ones.
+* **a separate unprivileged user**: as root the payload runs under a uid of
+  its own (``UID_BASE`` + the launcher's pid), so ``RLIMIT_NPROC`` counts only
+  its processes and it can signal or trace nothing else. In a user namespace
+  the payload enters a second, nested one, which owns no mount or network
+  namespace, so it cannot undo the mounts.
+* **an allow-list root**: a tmpfs becomes ``/`` (``pivot_root``), holding
+  read-only binds of the system directories (``/usr``, ``/lib*``, ``/bin``),
+  a few files of ``/etc``, the Python installation (``sys.prefix``,
+  ``sys.base_prefix``), the ``course_lib`` and ``autograde`` packages (with
+  ``autograde/state`` hidden under an empty tmpfs), plus the working
+  directory (read-write), a private size-limited ``/tmp`` and ``/dev/shm``,
+  ``/dev/{null,zero,full,random,urandom}`` and a ``/proc`` of its own pid
+  namespace. Every path keeps its host name, so ``argv`` needs no rewriting.
+  Nothing else of the host exists in the sandbox: not the repository (its
+  ``solutions/``, ``tests/``, ``notebooks/``), not other submissions, not
+  the grader's output or gradebook, wherever they are on disk.
+* **resource limits** (``setrlimit`` in the payload): CPU seconds (SIGXCPU,
+  then SIGKILL one second later), address space, processes, file size, open
+  files, no core dumps.
+* **cgroups** (v1 or v2, where writable): memory of the whole tree, number of
+  tasks of the whole tree, at most ``Limits.cpus`` cores, so a fork bomb or a
+  busy loop cannot starve the other submissions of a batch; the group also
+  lets :func:`kill` find every process.
+
+Where a mechanism is missing, the launcher goes without it, never silently:
+:func:`capabilities` says what is active. Everywhere it runs in a new session
+with the rlimits.
+
+The payload's environment is :func:`default_env` unless ``env`` is given; the
+grader's secret (``course_lib.checks.SECRET_ENV``) is removed in every case.
 """
 
+import json
 import os
 import resource
 import signal
-import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+
+#: Environment variable carrying the grader's secret; never passed to a sandbox
+#: (the same name as ``course_lib.checks.SECRET_ENV``; not imported, so the
+#: launcher starts without importing NumPy).
+SECRET_ENV = "COURSE_GRADING_SECRET"
+
+#: As root, the payload's uid is UID_BASE + the launcher's pid: unique among
+#: the sandboxes alive at one time, and far from any uid a distribution uses.
+UID_BASE = 2_000_000
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_REPO = os.path.dirname(_HERE)
+
+# Linux constants (include/uapi/linux/sched.h, mount.h, prctl.h).
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_NOATIME, MS_NODIRATIME = 32, 1024, 2048
+MS_BIND, MS_MOVE, MS_REC = 4096, 8192, 16384
+MS_PRIVATE, MS_RELATIME = 1 << 18, 1 << 21
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+
+# Files of /etc worth showing: the dynamic loader's cache and the time zone.
+_ETC_FILES = ("ld.so.cache", "ld.so.conf", "localtime", "nsswitch.conf")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one sandboxed process tree."""
+    """Resource limits of one sandboxed process tree.
+
+    ``memory_bytes`` bounds each process's address space (RLIMIT_AS) and,
+    where a memory cgroup is available, the resident memory of the whole
+    tree. NumPy with IPython maps about 1 GiB of address space before doing
+    anything, so keep it at 2 GiB or more. ``processes`` bounds RLIMIT_NPROC
+    (counted per uid, so only effective under the separate uid or a user
+    namespace) and, in a pids cgroup, the tasks (threads included) of the
+    tree. ``cpus`` is the CPU bandwidth of the tree in cores (cgroup only).
+    ``tmp_bytes`` is the size of the private ``/tmp`` and ``/dev/shm``.
+    """
 
     cpu_seconds: int = 300
     memory_bytes: int = 3 * 2**30
     processes: int = 64
     file_bytes: int = 32 * 2**20
     open_files: int = 256
+    cpus: float = 1.0
+    tmp_bytes: int = 64 * 2**20
 
 
-def _set_rlimits(limits):
-    for what, value in ((resource.RLIMIT_CPU, limits.cpu_seconds),
-                        (resource.RLIMIT_AS, limits.memory_bytes),
-                        (resource.RLIMIT_NPROC, limits.processes),
-                        (resource.RLIMIT_FSIZE, limits.file_bytes),
-                        (resource.RLIMIT_NOFILE, limits.open_files),
-                        (resource.RLIMIT_CORE, 0)):
-        resource.setrlimit(what, (value, value))
+def default_env(workdir=None):
+    """The payload's default environment: nothing of the grader's.
+
+    HOME and the IPython/Matplotlib configuration live in the private /tmp;
+    BLAS and OpenMP use one thread (grading runs one sandbox per core).
+    """
+    env = {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "IPYTHONDIR": "/tmp/.ipython",
+        "MPLCONFIGDIR": "/tmp/.matplotlib",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    if workdir is not None:
+        env["PWD"] = os.fspath(workdir)
+    return env
 
 
-def spawn(argv, *, workdir, limits=Limits(), env=None):
-    """Start ``argv`` in ``workdir`` under ``limits``; stdin and stdout are pipes."""
-    def preexec():
-        _set_rlimits(limits)
-    return subprocess.Popen(list(argv), cwd=os.fspath(workdir), env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=preexec)
+# ----------------------------------------------------------------------------
+# Detection
 
 
-def kill(proc):
-    """Kill ``proc`` and its whole process group; never raises."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError):
-        pass
-    try:
-        proc.kill()
-    except Exception:
-        pass
-    try:
-        proc.wait(timeout=5)
-    except Exception:
-        pass
+_CAPS = None
 
 
 def capabilities():
-    """Which isolation mechanisms are active on this machine."""
-    return {"rlimits": True, "session": True, "platform": sys.platform}
+    """Which isolation mechanisms are active here (probed once, then cached).
+
+    Returns a dict with, for each mechanism, True/False, and for some a
+    string: ``mode`` ('root', 'userns' or 'rlimits'), ``user`` (how the
+    payload's identity is separated), ``filesystem`` ('allow-list root' or
+    'shared'), ``cgroup`` ('v1', 'v2' or 'none'), and ``reason_<name>`` for
+    each inactive mechanism.
+    """
+    global _CAPS
+    if _CAPS is None:
+        _CAPS = _probe()
+    return dict(_CAPS)
+
+
+def _probe():
+    caps = {"platform": sys.platform, "rlimits": True, "session": True}
+    names = ("mount_namespace", "net_namespace", "pid_namespace", "ipc_namespace",
+             "uts_namespace", "user_namespace", "separate_uid", "allowlist_root",
+             "cgroup_memory", "cgroup_pids", "cgroup_cpu")
+    for name in names:
+        caps[name] = False
+    caps["mode"] = "rlimits"
+    caps["user"] = "same as the grader"
+    caps["filesystem"] = "shared with the grader"
+    caps["cgroup"] = "none"
+    if not sys.platform.startswith("linux"):
+        for name in names:
+            caps["reason_" + name] = "not Linux"
+        return caps
+    mode, why = _probe_namespaces()
+    if mode is None:
+        for name in names[:8]:
+            caps["reason_" + name] = why
+    else:
+        caps["mode"] = mode
+        for name in names[:6]:
+            caps[name] = True
+        caps["allowlist_root"] = True
+        caps["filesystem"] = "allow-list root"
+        if mode == "root":
+            caps["separate_uid"] = True
+            caps["user"] = f"separate uid ({UID_BASE} + launcher pid)"
+            caps["user_namespace"] = False
+            caps["reason_user_namespace"] = ("not needed as root: a separate uid "
+                                             "is used instead")
+        else:
+            caps["user"] = "nested user namespace"
+            caps["reason_separate_uid"] = "not root: the payload keeps the grader's uid"
+    cg = _cgroup_setup()
+    if cg is None:
+        caps["cgroup"] = "none"
+        for name in ("cgroup_memory", "cgroup_pids", "cgroup_cpu"):
+            caps["reason_" + name] = "no writable cgroup hierarchy"
+    else:
+        caps["cgroup"] = cg["version"]
+        for ctrl in ("memory", "pids", "cpu"):
+            ok = ctrl in cg["controllers"]
+            caps["cgroup_" + ctrl] = ok
+            if not ok:
+                caps["reason_cgroup_" + ctrl] = f"the {ctrl} controller is not writable"
+    return caps
+
+
+def _probe_namespaces():
+    """Try the full launcher once; return (mode, reason-if-none)."""
+    import subprocess
+    import tempfile
+    modes = ["root"] if os.geteuid() == 0 else []
+    modes.append("userns")
+    reasons = []
+    for mode in modes:
+        with tempfile.TemporaryDirectory(prefix="autograde-probe-") as tmp:
+            cfg = _config(["/bin/true"], tmp, Limits(cpu_seconds=5), default_env(tmp),
+                          mode=mode, cgroups=None)
+            cfg["payload"] = False
+            try:
+                out = _run_launcher(cfg, subprocess, capture=True)
+            except Exception as exc:  # pragma: no cover - unexpected OS failure
+                reasons.append(f"{mode}: {exc}")
+                continue
+            if out.strip() == b"ok":
+                return mode, None
+            reasons.append(f"{mode}: {out.decode(errors='replace').strip()[-200:]}")
+    if shutil_which("bwrap"):
+        reasons.append("bubblewrap is installed but not used")
+    return None, "; ".join(reasons) or "unshare(2) is not permitted here"
+
+
+def shutil_which(name):
+    """``shutil.which`` without importing shutil in the launcher."""
+    for d in os.environ.get("PATH", "").split(":"):
+        p = os.path.join(d, name)
+        if d and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+# ----------------------------------------------------------------------------
+# cgroups (set up by the grader, joined by the launcher)
+
+
+def _own_cgroup_dirs():
+    """{controller: directory of this process's own cgroup} for writable v1/v2."""
+    dirs = {}
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return dirs, None
+    v1 = {}
+    v2 = None
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if ctrls == "":
+            v2 = path
+        for c in ctrls.split(","):
+            v1[c] = path
+    for ctrl, key in (("memory", "memory"), ("pids", "pids"), ("cpu", "cpu")):
+        if key in v1:
+            for base in (f"/sys/fs/cgroup/{ctrl}", f"/sys/fs/cgroup/{ctrl},cpuacct",
+                         "/sys/fs/cgroup/cpu,cpuacct"):
+                d = base + v1[key]
+                if os.path.isdir(d) and os.access(d, os.W_OK):
+                    dirs[ctrl] = d
+                    break
+    if dirs:
+        return dirs, "v1"
+    if v2 is not None:
+        for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+            d = base + v2
+            if os.path.exists(os.path.join(base, "cgroup.subtree_control")) and \
+                    os.access(d, os.W_OK):
+                return {"v2": d}, "v2"
+    return dirs, None
+
+
+_CG = None
+
+
+def _cgroup_setup():
+    """Find where this process may create child cgroups; None when nowhere."""
+    global _CG
+    if _CG is not None:
+        return _CG or None
+    _CG = {}
+    if os.geteuid() != 0:
+        return None
+    dirs, version = _own_cgroup_dirs()
+    if version == "v1":
+        parents = {}
+        for ctrl, d in dirs.items():
+            parent = os.path.join(d, "autograde")
+            try:
+                os.makedirs(parent, exist_ok=True)
+                probe = os.path.join(parent, f"probe-{os.getpid()}")
+                os.mkdir(probe)
+                os.rmdir(probe)
+                parents[ctrl] = parent
+            except OSError:
+                continue
+        if parents:
+            _CG = {"version": "v1", "controllers": sorted(parents), "parents": parents}
+    elif version == "v2":
+        base = dirs["v2"]
+        parent = os.path.join(base, "autograde")
+        try:
+            with open(os.path.join(base, "cgroup.controllers")) as f:
+                avail = set(f.read().split())
+            os.makedirs(parent, exist_ok=True)
+            wanted = [c for c in ("memory", "pids", "cpu") if c in avail]
+            with open(os.path.join(base, "cgroup.subtree_control"), "w") as f:
+                f.write(" ".join("+" + c for c in wanted))
+            with open(os.path.join(parent, "cgroup.subtree_control"), "w") as f:
+                f.write(" ".join("+" + c for c in wanted))
+            _CG = {"version": "v2", "controllers": wanted, "parents": {"v2": parent}}
+        except OSError:
+            pass
+    return _CG or None
+
+
+def _cgroup_create(limits):
+    """Create this sandbox's cgroups with ``limits``; return their directories."""
+    cg = _cgroup_setup()
+    if cg is None:
+        return []
+    name = f"sb-{os.getpid()}-{os.urandom(4).hex()}"
+    made = []
+    extra_tasks = 2  # the launcher and init live in the group too
+    extra_mem = 64 * 2**20
+    period = 100_000
+    quota = max(int(limits.cpus * period), 1000)
+
+    def write(d, fname, value):
+        try:
+            with open(os.path.join(d, fname), "w") as f:
+                f.write(str(value))
+        except OSError:
+            pass
+
+    for key, parent in cg["parents"].items():
+        _sweep(parent)
+        d = os.path.join(parent, name)
+        try:
+            os.mkdir(d)
+        except OSError:
+            continue
+        made.append(d)
+        if cg["version"] == "v1":
+            if key == "memory":
+                write(d, "memory.limit_in_bytes", limits.memory_bytes + extra_mem)
+                write(d, "memory.memsw.limit_in_bytes", limits.memory_bytes + extra_mem)
+            elif key == "pids":
+                write(d, "pids.max", limits.processes + extra_tasks)
+            elif key == "cpu":
+                write(d, "cpu.cfs_period_us", period)
+                write(d, "cpu.cfs_quota_us", quota)
+        else:
+            write(d, "memory.max", limits.memory_bytes + extra_mem)
+            write(d, "memory.swap.max", 0)
+            write(d, "pids.max", limits.processes + extra_tasks)
+            write(d, "cpu.max", f"{quota} {period}")
+    return made
+
+
+def _sweep(parent):
+    """Remove empty groups left by launchers that were killed (rmdir fails on busy ones)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for n in names:
+        if n.startswith("sb-"):
+            try:
+                os.kill(int(n.split("-")[1]), 0)
+                continue  # its creator is alive and may still use it
+            except (ValueError, IndexError, ProcessLookupError):
+                pass
+            except PermissionError:
+                continue
+            try:
+                os.rmdir(os.path.join(parent, n))
+            except OSError:
+                pass
+
+
+def _cgroup_pids(dirs):
+    pids = set()
+    for d in dirs:
+        try:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                pids.update(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def _cgroup_remove(dirs):
+    for d in dirs:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+# ----------------------------------------------------------------------------
+# The grader's side
+
+
+def _readable_paths():
+    """Host paths the payload may read: the Python installation and the two packages."""
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable))]
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("course_lib")
+        if spec is not None and spec.submodule_search_locations:
+            paths.extend(spec.submodule_search_locations)
+    except (ImportError, ValueError):
+        pass
+    paths.append(_HERE)
+    out = []
+    for p in paths:
+        p = os.path.abspath(p)
+        if os.path.exists(p) and p not in out:
+            out.append(p)
+    return out
+
+
+_STAGE = None
+
+
+def _stage_dir():
+    """An empty directory, private to this grader, on which each sandbox mounts its root."""
+    global _STAGE
+    if _STAGE is None or not os.path.isdir(_STAGE):
+        import atexit
+        import tempfile
+        _STAGE = tempfile.mkdtemp(prefix="autograde-root-")
+        atexit.register(_remove_stage, _STAGE)
+    return _STAGE
+
+
+def _remove_stage(path):
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _config(argv, workdir, limits, env, *, mode, cgroups, readable=()):
+    workdir = os.path.abspath(os.fspath(workdir))
+    hidden = [os.path.join(_HERE, "state")]
+    return {
+        "mode": mode,
+        "stage": _stage_dir(),
+        "argv": [os.fspath(a) for a in argv],
+        "workdir": workdir,
+        "env": env,
+        "limits": asdict(limits),
+        "readable": _readable_paths() + [os.path.abspath(p) for p in readable],
+        "hidden": [h for h in hidden if os.path.isdir(h)],
+        "cgroups": cgroups or [],
+        "uid_base": UID_BASE,
+        "payload": True,
+        "grader_uid": os.getuid(),
+        "grader_gid": os.getgid(),
+    }
+
+
+def _launcher_argv(fd):
+    return [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__), "--launch", str(fd)]
+
+
+def _run_launcher(cfg, subprocess, capture):
+    """Run the launcher in probe mode; return what it printed."""
+    r, w = os.pipe()
+    os.write(w, json.dumps(cfg).encode())
+    os.close(w)
+    try:
+        res = subprocess.run(_launcher_argv(r), pass_fds=(r,), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={"PATH": "/usr/bin:/bin"}, timeout=30,
+                             start_new_session=True)
+    finally:
+        os.close(r)
+    return res.stdout
+
+
+def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
+    """Start ``argv`` in the sandbox, in ``workdir``; return the Popen of its launcher.
+
+    stdin and stdout are pipes to the payload, stderr goes to /dev/null. The
+    payload runs in a new session (and pid namespace), without network, and
+    sees only ``workdir`` (read-write), the Python installation, the
+    ``course_lib`` and ``autograde`` packages, ``readable`` (extra host paths,
+    read-only), a private ``/tmp``, a few devices and its own ``/proc``.
+
+    The return code is the payload's: negative for a signal (``-SIGXCPU``
+    when it ran out of CPU time, ``-SIGKILL`` for the memory cgroup's OOM
+    killer or :func:`kill`). SIGINT sent to the launcher reaches the payload;
+    SIGTERM/SIGHUP kill it. Always end it with :func:`kill`, which also
+    removes its cgroups.
+    """
+    import subprocess
+    workdir = os.path.abspath(os.fspath(workdir))
+    if not os.path.isdir(workdir):
+        raise ValueError(f"workdir {workdir!r} is not a directory")
+    if env is None:
+        env = default_env(workdir)
+    env = {k: v for k, v in env.items() if k != SECRET_ENV}
+    caps = capabilities()
+    cgroups = _cgroup_create(limits) if caps["cgroup"] != "none" else []
+    cfg = _config(argv, workdir, limits, env, mode=caps["mode"], cgroups=cgroups,
+                  readable=readable)
+    r, w = os.pipe()
+    os.write(w, json.dumps(cfg).encode())
+    os.close(w)
+    try:
+        proc = subprocess.Popen(_launcher_argv(r), pass_fds=(r,), cwd=workdir,
+                                env={"PATH": "/usr/bin:/bin"},
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    except BaseException:
+        _cgroup_remove(cgroups)
+        raise
+    finally:
+        os.close(r)
+    proc.sandbox_cgroups = cgroups
+    return proc
+
+
+def kill(proc):
+    """Kill the launcher, the payload and every process they started; never raises.
+
+    The pid namespace dies with its pid 1 (which dies with the launcher);
+    the process group and the cgroups catch anything else.
+    """
+    try:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            proc.kill()
+        except OSError:
+            pass
+        cgroups = getattr(proc, "sandbox_cgroups", [])
+        import time
+        deadline = time.monotonic() + 5
+        while cgroups and time.monotonic() < deadline:
+            pids = _cgroup_pids(cgroups)
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        try:
+            proc.wait(timeout=5)
+        except Exception:
+            pass
+        _cgroup_remove(cgroups)
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except Exception:
+                pass
+    except Exception:
+        pass
+
+
+# ----------------------------------------------------------------------------
+# The launcher's side (this file run as a script): no imports beyond the
+# standard library's smallest modules, so it starts in a few milliseconds.
+
+
+class _Libc:
+    def __init__(self):
+        import ctypes
+        self.ctypes = ctypes
+        self.lib = ctypes.CDLL(None, use_errno=True)
+        self.lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                   ctypes.c_ulong, ctypes.c_char_p]
+
+    def _check(self, ret, what):
+        if ret != 0:
+            err = self.ctypes.get_errno()
+            raise OSError(err, f"{what}: {os.strerror(err)}")
+
+    def unshare(self, flags):
+        self._check(self.lib.unshare(flags), "unshare")
+
+    def mount(self, src, target, fstype, flags, data=None):
+        enc = (lambda s: s.encode() if s is not None else None)
+        self._check(self.lib.mount(enc(src), enc(target), enc(fstype), flags, enc(data)),
+                    f"mount {target}")
+
+    def umount2(self, target, flags):
+        self._check(self.lib.umount2(target.encode(), flags), f"umount {target}")
+
+    def pivot_root(self, new, old):
+        nr = _SYS_PIVOT_ROOT.get(os.uname().machine)
+        if nr is None:
+            raise OSError(38, "pivot_root: unknown architecture")
+        self._check(self.lib.syscall(nr, new.encode(), old.encode()), "pivot_root")
+
+    def prctl(self, option, arg):
+        self._check(self.lib.prctl(option, self.ctypes.c_ulong(arg), 0, 0, 0), "prctl")
+
+    def sethostname(self, name):
+        self._check(self.lib.sethostname(name.encode(), len(name)), "sethostname")
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _mirror(root, path):
+    """Recreate under ``root`` the symlinks on the way to host ``path``; return its real path."""
+    parts = [p for p in path.split("/") if p]
+    cur = "/"
+    for i, name in enumerate(parts):
+        nxt = os.path.join(cur, name)
+        if os.path.islink(nxt):
+            dst = root + nxt
+            if not os.path.lexists(dst):
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                os.symlink(os.readlink(nxt), dst)
+            rest = "/".join(parts[i + 1:])
+            real = os.path.realpath(nxt)
+            return _mirror(root, os.path.join(real, rest) if rest else real)
+        cur = nxt
+    return cur
+
+
+def _locked_flags(path):
+    """Mount flags of ``path`` that a bind remount must keep (a user namespace requires it)."""
+    f = os.statvfs(path).f_flag
+    out = 0
+    for st, ms in ((8, MS_NOEXEC), (1024, MS_NOATIME), (2048, MS_NODIRATIME),
+                   (4096, MS_RELATIME)):
+        if f & st:
+            out |= ms
+    return out
+
+
+def _bind(libc, root, host, *, writable=False):
+    real = _mirror(root, host)
+    if not os.path.exists(real):
+        return
+    dst = root + real
+    if os.path.isdir(real):
+        os.makedirs(dst, exist_ok=True)
+    elif not os.path.exists(dst):
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        open(dst, "a").close()
+    try:
+        libc.mount(real, dst, None, MS_BIND)
+    except OSError:
+        # A mount with locked sub-mounts can only be bound recursively.
+        libc.mount(real, dst, None, MS_BIND | MS_REC)
+    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | _locked_flags(real)
+    if not writable:
+        flags |= MS_RDONLY
+    libc.mount(None, dst, None, flags)
+
+
+def _build_root(libc, cfg, uid, gid):
+    """Mount the allow-list root at a fresh tmpfs and pivot into it."""
+    lim = cfg["limits"]
+    libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # The stage is an empty directory no path of the allow-list lies under; in
+    # this private mount namespace the tmpfs on top of it is invisible to others.
+    root = cfg["stage"]
+    libc.mount("sandbox", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+    # The private /tmp comes first: anything below /tmp on the host (the work
+    # directory, often) is then bound on top of it.
+    os.makedirs(root + "/tmp")
+    libc.mount("tmp", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+               f"mode=1777,size={lim['tmp_bytes']}")
+    for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        if os.path.lexists("/" + top):
+            _bind(libc, root, "/" + top)
+    os.makedirs(root + "/etc", exist_ok=True)
+    for name in _ETC_FILES:
+        if os.path.isfile("/etc/" + name):
+            _bind(libc, root, "/etc/" + name)
+    _write(root + "/etc/passwd", f"root:x:0:0::/:/bin/false\nstudent:x:{uid}:{gid}::/tmp:/bin/false\n")
+    _write(root + "/etc/group", f"root:x:0:\nstudent:x:{gid}:\n")
+    _write(root + "/etc/hostname", "sandbox\n")
+    _write(root + "/etc/hosts", "")
+    for path in cfg["readable"]:
+        _bind(libc, root, path)
+    for path in cfg["hidden"]:
+        dst = root + path
+        if os.path.isdir(dst):
+            libc.mount("hidden", dst, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                       "mode=755,size=16k")
+    _bind(libc, root, cfg["workdir"], writable=True)
+    # Devices: bind the harmless character devices one by one.
+    dev = root + "/dev"
+    os.makedirs(dev, exist_ok=True)
+    libc.mount("dev", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k")
+    for name in ("null", "zero", "full", "random", "urandom"):
+        if os.path.exists("/dev/" + name):
+            open(dev + "/" + name, "a").close()
+            libc.mount("/dev/" + name, dev + "/" + name, None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, dev + "/" + name)
+    os.makedirs(dev + "/shm")
+    libc.mount("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV,
+               f"mode=1777,size={lim['tmp_bytes']}")
+    libc.mount(None, dev, None, MS_REMOUNT | MS_NOSUID | MS_NOEXEC | MS_RDONLY)
+    os.makedirs(root + "/proc", exist_ok=True)
+    try:
+        libc.mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except OSError:
+        if cfg["mode"] == "root":
+            raise
+        # Some containers mask parts of /proc, which forbids a new proc
+        # mount inside a user namespace: go without /proc.
+    for path in cfg["hidden"]:
+        if os.path.isdir(root + path):
+            libc.mount(None, root + path, None,
+                       MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.chdir(root)
+    libc.pivot_root(".", ".")
+    libc.umount2(".", MNT_DETACH)
+    os.chdir("/")
+    libc.mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _set_rlimits(lim):
+    cpu = int(lim["cpu_seconds"])
+    for what, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 1),
+                             (resource.RLIMIT_AS, lim["memory_bytes"], lim["memory_bytes"]),
+                             (resource.RLIMIT_NPROC, lim["processes"], lim["processes"]),
+                             (resource.RLIMIT_FSIZE, lim["file_bytes"], lim["file_bytes"]),
+                             (resource.RLIMIT_NOFILE, lim["open_files"], lim["open_files"]),
+                             (resource.RLIMIT_CORE, 0, 0)):
+        resource.setrlimit(what, (soft, hard))
+
+
+def _chown_tree(path, uid, gid):
+    os.lchown(path, uid, gid)
+    for top, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                os.lchown(os.path.join(top, name), uid, gid)
+            except OSError:
+                pass
+
+
+def _wait_forwarding(child):
+    """Wait for ``child`` while forwarding SIGINT; return its wait status as an exit."""
+    def forward(signum, frame):
+        try:
+            os.kill(child, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
+        except OSError:
+            pass
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            return status
+        except ChildProcessError:
+            return 0
+        except InterruptedError:
+            continue
+
+
+def _exit_like(status):
+    """End this process the way ``status`` says the child ended."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _launch(cfg):
+    """Body of the launcher: namespaces, cgroups, fork init, wait."""
+    mode = cfg["mode"]
+    for d in cfg["cgroups"]:
+        _write(os.path.join(d, "cgroup.procs"), "0")
+    if mode == "rlimits":
+        _payload(cfg, None, os.getuid(), os.getgid())
+    libc = _Libc()
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    if mode == "userns":
+        flags |= CLONE_NEWUSER
+    libc.unshare(flags)
+    if mode == "userns":
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"0 {cfg['grader_uid']} 1")
+        _write("/proc/self/gid_map", f"0 {cfg['grader_gid']} 1")
+    cfg["launcher_pid"] = os.getpid()
+    status_r, status_w = os.pipe()  # init reports the payload's wait status here
+    init = os.fork()
+    if init == 0:
+        os.close(status_r)
+        cfg["status_fd"] = status_w
+        try:
+            _init(cfg, libc)
+        except BaseException as exc:
+            os.write(2, f"sandbox: {exc}\n".encode())
+            os._exit(121)
+    # The launcher's copies of the payload's pipes would keep them open.
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(status_w)
+    status = _wait_forwarding(init)
+    reported = b""
+    while True:
+        chunk = os.read(status_r, 64)
+        if not chunk:
+            break
+        reported += chunk
+    if reported.strip().isdigit():
+        status = int(reported)
+    if cfg["cgroups"]:
+        for d in cfg["cgroups"]:
+            # Leave the group, then remove it (it is empty once init is gone).
+            parent_procs = os.path.join(os.path.dirname(os.path.dirname(d)), "cgroup.procs")
+            try:
+                _write(parent_procs, "0")
+                os.rmdir(d)
+            except OSError:
+                pass
+    _exit_like(status)
+
+
+def _init(cfg, libc):
+    """pid 1 of the sandbox: build the root, start the payload, reap, pass on its status."""
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if cfg["mode"] == "root":
+        uid = gid = cfg["uid_base"] + cfg["launcher_pid"]
+        _chown_tree(cfg["workdir"], uid, gid)
+    else:
+        uid, gid = cfg["grader_uid"], cfg["grader_gid"]
+    libc.sethostname("sandbox")
+    _build_root(libc, cfg, uid, gid)
+    libc.prctl(PR_SET_DUMPABLE, 0)
+    if not cfg["payload"]:
+        # Probe: check from inside that the sandbox holds, then report.
+        pid = os.fork()
+        if pid == 0:
+            _payload(cfg, libc, uid, gid, probe=True)
+        _, status = os.waitpid(pid, 0)
+        os.write(cfg["status_fd"], str(status).encode())
+        os._exit(0)
+    payload = os.fork()
+    if payload == 0:
+        _payload(cfg, libc, uid, gid)
+    # Reap orphans too; end with the payload (the kernel then kills the rest).
+    def forward(signum, frame):
+        try:
+            os.kill(payload, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
+        except OSError:
+            pass
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, forward)
+    os.close(0)
+    os.close(1)
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if pid == payload:
+            # pid 1 cannot kill itself with a signal: hand the status over.
+            os.write(cfg["status_fd"], str(status).encode())
+            os._exit(0)
+
+
+def _payload(cfg, libc, uid, gid, probe=False):
+    """Drop privileges, apply the rlimits, exec the payload (never returns)."""
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    if cfg["mode"] == "root":
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    elif cfg["mode"] == "userns":
+        # A nested user namespace owns no mount or network namespace, so the
+        # payload cannot unmount or reconfigure anything.
+        libc.unshare(CLONE_NEWUSER)
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} 0 1")
+        _write("/proc/self/gid_map", f"{gid} 0 1")
+    if libc is not None:
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _set_rlimits(cfg["limits"])
+    os.chdir(cfg["workdir"])
+    if probe:
+        _probe_inside(cfg)
+    try:
+        os.execvpe(cfg["argv"][0], cfg["argv"], cfg["env"])
+    except OSError as exc:
+        os.write(2, f"sandbox: cannot execute {cfg['argv'][0]}: {exc}\n".encode())
+        os._exit(127)
+
+
+def _probe_inside(cfg):
+    """Print 'ok' when the sandbox holds from the payload's point of view."""
+    problems = []
+    import socket
+    try:
+        s = socket.socket()
+        s.settimeout(1)
+        s.connect(("127.0.0.1", 9))
+        problems.append("network reachable")
+    except OSError:
+        pass
+    if os.path.exists(os.path.join(_REPO, "pyproject.toml")):
+        problems.append("repository visible")
+    if os.getpid() != 2:
+        problems.append("not in a pid namespace")
+    if cfg["mode"] == "root" and os.getuid() == 0:
+        problems.append("still root")
+    try:
+        open(os.path.join(cfg["workdir"], ".probe"), "w").close()
+    except OSError as exc:
+        problems.append(f"workdir not writable: {exc}")
+    os.write(1, (("; ".join(problems)) if problems else "ok").encode() + b"\n")
+    os._exit(0)
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--launch":
+    fd = int(sys.argv[2])
+    with os.fdopen(fd, "rb") as f:
+        _config_in = json.loads(f.read())
+    try:
+        _launch(_config_in)
+    except BaseException as exc:  # report, never run unsandboxed
+        os.write(2, f"sandbox: {exc}\n".encode())
+        try:
+            os.write(1, f"sandbox: {exc}\n".encode())
+        except OSError:
+            pass
+        os._exit(121)
