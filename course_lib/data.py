@@ -174,21 +174,22 @@ def _check_mnist_pair(images, labels, names):
 
 
 def _fetch_mnist(cache_dir):
-    """Paths of the four MNIST files, downloaded into ``cache_dir`` if not there yet."""
-    from .download import fetch
+    """Paths of the four MNIST files, downloaded into the cache folder if not there yet."""
+    from .download import fetch, get_cache_dir
 
+    folder = get_cache_dir(cache_dir)
     paths = {}
     for key, (filename, sha256) in MNIST_FILES.items():
         try:
-            paths[key] = fetch(MNIST_URL + filename, sha256, cache_dir, filename)
-        except OSError as exc:  # no network, DNS failure, HTTP error, disk full
-            raise RuntimeError(
-                f"MNIST is not in the cache ({cache_dir or 'the default cache folder'}) and "
-                f"{filename} could not be downloaded from {MNIST_URL} ({exc}). Connect to the "
-                "internet and call load_mnist() once, or download the four files "
-                f"{', '.join(name for name, _ in MNIST_FILES.values())} on another machine and "
-                "copy them into the cache folder (pass it as cache_dir). On a machine without "
-                "internet the course uses load_digits(), which needs no download.") from exc
+            paths[key] = fetch(MNIST_URL + filename, sha256, folder, filename)
+        except OSError as exc:  # ConnectionError from fetch: no network, DNS, HTTP error
+            raise ConnectionError(
+                f"MNIST is not in the cache folder {folder} and {filename} could not be "
+                f"downloaded from {MNIST_URL} ({exc}). Either connect to the internet and call "
+                "load_mnist() once (later calls need no network), or download the four files "
+                f"{', '.join(name for name, _ in MNIST_FILES.values())} elsewhere and copy them "
+                f"into {folder} (or into a folder you pass as cache_dir). Without MNIST, "
+                "load_digits() gives a smaller digits data set that needs no download.") from exc
     return paths
 
 
@@ -204,8 +205,8 @@ def load_mnist(cache_dir=None, seed=0, val_size=10_000, flatten=True):
     (about 0.13 and 0.31): ``x' = (x/255 - mean) / std``.
 
     Args:
-        cache_dir: folder for the downloaded files (None: the default cache of
-            ``course_lib.download``).
+        cache_dir: folder for the downloaded files (None: ``$COURSE_LIB_CACHE``,
+            else ``~/.cache/course_lib``; see ``course_lib.download.get_cache_dir``).
         seed: seed of the validation draw.
         val_size: number of training images set aside for validation.
         flatten: X of shape (N, 784) if True, (N, 1, 28, 28) (PyTorch's NCHW) if False.
@@ -214,7 +215,8 @@ def load_mnist(cache_dir=None, seed=0, val_size=10_000, flatten=True):
         Split with X_* float32 and y_* of shape (N,) int64; ``images_shape`` (28, 28).
 
     Raises:
-        RuntimeError with what to do when the files are not cached and cannot be downloaded.
+        ConnectionError saying what to do when the files are not cached and
+        cannot be downloaded; ValueError when a file's checksum or content is wrong.
     """
     from sklearn.model_selection import train_test_split
 

@@ -183,3 +183,111 @@ def test_read_idx_rejects_bad_files(tmp_path, mutate, match):
     path.write_bytes(mutate(good))
     with pytest.raises(ValueError, match=match):
         read_idx(path)
+
+
+# ---------------------------------------------------------------- MNIST, offline
+
+def no_network(*args, **kwargs):
+    raise OSError("network disabled in this test")
+
+
+def write_fake_mnist(folder, n_train=40, n_test=12, seed=0):
+    """Four small IDX files shaped like MNIST's; returns their contents and a checksum table."""
+    import hashlib
+
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train_images": rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8),
+        "train_labels": (np.arange(n_train) % 10).astype(np.uint8),
+        "test_images": rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8),
+        "test_labels": (np.arange(n_test) % 10).astype(np.uint8),
+    }
+    from course_lib.data import MNIST_FILES
+    table = {}
+    for key, (filename, _) in MNIST_FILES.items():
+        data = gzip.compress(idx_bytes(arrays[key]))
+        (folder / filename).write_bytes(data)
+        table[key] = (filename, hashlib.sha256(data).hexdigest())
+    return arrays, table
+
+
+def test_mnist_checksum_table_is_well_formed():
+    from course_lib.data import MNIST_FILES, MNIST_URL
+    assert MNIST_URL.startswith("https://") and MNIST_URL.endswith("/")
+    assert sorted(name for name, _ in MNIST_FILES.values()) == sorted(
+        ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
+    for _, sha in MNIST_FILES.values():
+        assert len(sha) == 64 and set(sha) <= set("0123456789abcdef")
+
+
+@pytest.mark.parametrize("flatten", [True, False])
+def test_load_mnist_from_cache(tmp_path, monkeypatch, flatten):
+    import urllib.request
+
+    import course_lib.data as data
+    arrays, table = write_fake_mnist(tmp_path)
+    monkeypatch.setattr(data, "MNIST_FILES", table)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)   # the cache alone must do
+    split = data.load_mnist(cache_dir=tmp_path, val_size=10, flatten=flatten)
+
+    shape = (784,) if flatten else (1, 28, 28)
+    assert split.X_train.shape == (30,) + shape and split.X_val.shape == (10,) + shape
+    assert split.X_test.shape == (12,) + shape and split.images_shape == (28, 28)
+    assert split.X_train.dtype == np.float32 and split.y_train.dtype == np.int64
+    assert sorted(split.y_val.tolist()) == list(range(10))           # stratified: one per class
+    to_pixels = lambda X: (X.astype(np.float64) * split.std + split.mean) * 255
+    # float32 storage: 1e-3 of a grey level absorbs the rounding.
+    np.testing.assert_allclose(to_pixels(split.X_test).reshape(12, 28, 28),
+                               arrays["test_images"], atol=1e-3)      # test set in file order
+    np.testing.assert_array_equal(split.y_test, arrays["test_labels"])
+    train_pixels = np.round(to_pixels(split.X_train)) / 255
+    assert split.mean == pytest.approx(train_pixels.mean(), rel=1e-6)  # training statistics only
+    assert split.std == pytest.approx(train_pixels.std(), rel=1e-6)
+    every = np.concatenate([np.round(to_pixels(split.X_train)), np.round(to_pixels(split.X_val))])
+    np.testing.assert_array_equal(np.sort(every.reshape(40, -1), axis=0),
+                                  np.sort(arrays["train_images"].reshape(40, -1), axis=0))
+
+
+def test_load_mnist_offline_without_cache_says_what_to_do(tmp_path, monkeypatch):
+    import urllib.request
+
+    from course_lib.data import load_mnist
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    with pytest.raises(ConnectionError) as info:
+        load_mnist(cache_dir=tmp_path)
+    message = str(info.value)
+    for words in (str(tmp_path), "train-images-idx3-ubyte.gz", "connect to the internet",
+                  "load_digits"):
+        assert words in message, words
+
+
+def test_load_mnist_rejects_a_damaged_cache(tmp_path, monkeypatch):
+    import urllib.request
+
+    import course_lib.data as data
+    _, table = write_fake_mnist(tmp_path)
+    monkeypatch.setattr(data, "MNIST_FILES", table)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    name = table["test_labels"][0]
+    (tmp_path / name).write_bytes((tmp_path / name).read_bytes()[:-5])  # checksum no longer matches
+    with pytest.raises(ConnectionError, match=name):
+        data.load_mnist(cache_dir=tmp_path)
+
+
+def test_load_mnist_checks_content(tmp_path, monkeypatch):
+    import hashlib
+    import urllib.request
+
+    import course_lib.data as data
+    _, table = write_fake_mnist(tmp_path)
+    bad = gzip.compress(idx_bytes(np.zeros((40, 28, 27), dtype=np.uint8)))   # 27 columns
+    name = table["train_images"][0]
+    (tmp_path / name).write_bytes(bad)
+    table["train_images"] = (name, hashlib.sha256(bad).hexdigest())
+    monkeypatch.setattr(data, "MNIST_FILES", table)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    with pytest.raises(ValueError, match=r"\(N, 28, 28\)"):
+        data.load_mnist(cache_dir=tmp_path, val_size=10)
+    with pytest.raises(ValueError, match="val_size"):
+        data.load_mnist(cache_dir=tmp_path, val_size=0)
