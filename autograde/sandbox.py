@@ -24,9 +24,10 @@ On Linux it uses the strongest mechanisms the machine allows, decided once by
 * **an allow-list root**: a tmpfs becomes ``/`` (``pivot_root``), holding
   read-only binds of the system directories (``/usr``, ``/lib*``, ``/bin``),
   a few files of ``/etc``, the Python installation (``sys.prefix``,
-  ``sys.base_prefix``), the ``course_lib`` and ``autograde`` packages (with
-  ``autograde/state`` hidden under an empty tmpfs), plus the working
-  directory (read-write), a private size-limited ``/tmp`` and ``/dev/shm``,
+  ``sys.base_prefix``), the ``course_lib`` package and the entries of the
+  ``autograde`` package except ``autograde/state``; a private copy of the
+  working directory on a size-limited tmpfs (the payload's writes never
+  reach the host's disk), a private size-limited ``/tmp`` and ``/dev/shm``,
   ``/dev/{null,zero,full,random,urandom}`` and a ``/proc`` of its own pid
   namespace. Every path keeps its host name, so ``argv`` needs no rewriting.
   Nothing else of the host exists in the sandbox: not the repository (its
@@ -97,7 +98,8 @@ class Limits:
     (counted per uid, so only effective under the separate uid or a user
     namespace) and, in a pids cgroup, the tasks (threads included) of the
     tree. ``cpus`` is the CPU bandwidth of the tree in cores (cgroup only).
-    ``tmp_bytes`` is the size of the private ``/tmp`` and ``/dev/shm``.
+    ``tmp_bytes`` is the size of the private ``/tmp`` and ``/dev/shm``,
+    ``workdir_bytes`` that of the private copy of the working directory.
     """
 
     cpu_seconds: int = 300
@@ -107,6 +109,7 @@ class Limits:
     open_files: int = 256
     cpus: float = 1.0
     tmp_bytes: int = 64 * 2**20
+    workdir_bytes: int = 256 * 2**20
 
 
 def default_env(workdir=None):
@@ -422,7 +425,6 @@ def _readable_paths():
             paths.extend(spec.submodule_search_locations)
     except (ImportError, ValueError):
         pass
-    paths.append(_HERE)
     out = []
     for p in paths:
         p = os.path.abspath(p)
@@ -452,9 +454,18 @@ def _remove_stage(path):
         pass
 
 
+def _package_entries():
+    """The entries of the ``autograde`` package shown to the payload: all but its state."""
+    try:
+        names = os.listdir(_HERE)
+    except OSError:
+        return []
+    return sorted(os.path.join(_HERE, n) for n in names
+                  if n not in ("state", "__pycache__") and not n.startswith("."))
+
+
 def _config(argv, workdir, limits, env, *, mode, cgroups, readable=()):
     workdir = os.path.abspath(os.fspath(workdir))
-    hidden = [os.path.join(_HERE, "state")]
     return {
         "mode": mode,
         "stage": _stage_dir(),
@@ -463,7 +474,8 @@ def _config(argv, workdir, limits, env, *, mode, cgroups, readable=()):
         "env": env,
         "limits": asdict(limits),
         "readable": _readable_paths() + [os.path.abspath(p) for p in readable],
-        "hidden": [h for h in hidden if os.path.isdir(h)],
+        "package": _HERE,
+        "package_entries": _package_entries(),
         "cgroups": cgroups or [],
         "uid_base": UID_BASE,
         "payload": True,
@@ -472,23 +484,61 @@ def _config(argv, workdir, limits, env, *, mode, cgroups, readable=()):
     }
 
 
-def _launcher_argv(fd):
-    return [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__), "--launch", str(fd)]
+class SandboxError(OSError):
+    """The sandbox could not be built, or ``argv`` could not be executed in it."""
+
+
+def _launcher_argv(config_fd, report_fd):
+    return [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__), "--launch",
+            str(config_fd), str(report_fd)]
+
+
+def _pipes(cfg):
+    """(config read end, report read end, report write end), the config already written.
+
+    The launcher reads its configuration from the first pipe. The second
+    carries setup errors back; it reaches EOF without a word once the payload
+    has been executed (every copy of its write end is close-on-exec).
+    """
+    cr, cw = os.pipe()
+    os.write(cw, json.dumps(cfg).encode())
+    os.close(cw)
+    rr, rw = os.pipe()
+    return cr, rr, rw
+
+
+def _read_report(rr, timeout=60):
+    import select
+    import time
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            chunks.append(b"sandbox: setup did not finish in time")
+            break
+        ready, _, _ = select.select([rr], [], [], left)
+        if ready:
+            chunk = os.read(rr, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.close(rr)
+    return b"".join(chunks).decode(errors="replace").strip()
 
 
 def _run_launcher(cfg, subprocess, capture):
-    """Run the launcher in probe mode; return what it printed."""
-    r, w = os.pipe()
-    os.write(w, json.dumps(cfg).encode())
-    os.close(w)
+    """Run the launcher in probe mode; return what it printed (and any setup error)."""
+    cr, rr, rw = _pipes(cfg)
     try:
-        res = subprocess.run(_launcher_argv(r), pass_fds=(r,), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             env={"PATH": "/usr/bin:/bin"}, timeout=30,
-                             start_new_session=True)
+        res = subprocess.run(_launcher_argv(cr, rw), pass_fds=(cr, rw),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+                             timeout=30, start_new_session=True)
     finally:
-        os.close(r)
-    return res.stdout
+        os.close(cr)
+        os.close(rw)
+    return res.stdout + _read_report(rr, timeout=5).encode()
 
 
 def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
@@ -496,9 +546,15 @@ def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
 
     stdin and stdout are pipes to the payload, stderr goes to /dev/null. The
     payload runs in a new session (and pid namespace), without network, and
-    sees only ``workdir`` (read-write), the Python installation, the
+    sees only a private copy of ``workdir`` (writable; its changes are lost
+    when the sandbox ends, the host's directory is never modified), the
+    Python installation, the
     ``course_lib`` and ``autograde`` packages, ``readable`` (extra host paths,
     read-only), a private ``/tmp``, a few devices and its own ``/proc``.
+
+    Raises :class:`SandboxError` (an ``OSError``) when the sandbox cannot be
+    built or ``argv[0]`` cannot be executed; ``spawn`` returns only once the
+    payload is running (some 30 ms on a 2-core machine).
 
     The return code is the payload's: negative for a signal (``-SIGXCPU``
     when it ran out of CPU time, ``-SIGKILL`` for the memory cgroup's OOM
@@ -510,6 +566,8 @@ def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
     workdir = os.path.abspath(os.fspath(workdir))
     if not os.path.isdir(workdir):
         raise ValueError(f"workdir {workdir!r} is not a directory")
+    if os.path.realpath(workdir) == "/":
+        raise ValueError("workdir must not be the root directory: it is copied into the sandbox")
     if env is None:
         env = default_env(workdir)
     env = {k: v for k, v in env.items() if k != SECRET_ENV}
@@ -517,20 +575,24 @@ def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
     cgroups = _cgroup_create(limits) if caps["cgroup"] != "none" else []
     cfg = _config(argv, workdir, limits, env, mode=caps["mode"], cgroups=cgroups,
                   readable=readable)
-    r, w = os.pipe()
-    os.write(w, json.dumps(cfg).encode())
-    os.close(w)
+    cr, rr, rw = _pipes(cfg)
     try:
-        proc = subprocess.Popen(_launcher_argv(r), pass_fds=(r,), cwd=workdir,
+        proc = subprocess.Popen(_launcher_argv(cr, rw), pass_fds=(cr, rw), cwd=workdir,
                                 env={"PATH": "/usr/bin:/bin"},
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
     except BaseException:
+        os.close(rr)
         _cgroup_remove(cgroups)
         raise
     finally:
-        os.close(r)
+        os.close(cr)
+        os.close(rw)
     proc.sandbox_cgroups = cgroups
+    error = _read_report(rr)
+    if error:
+        kill(proc)
+        raise SandboxError(error)
     return proc
 
 
@@ -700,12 +762,11 @@ def _build_root(libc, cfg, uid, gid):
     _write(root + "/etc/hosts", "")
     for path in cfg["readable"]:
         _bind(libc, root, path)
-    for path in cfg["hidden"]:
-        dst = root + path
-        if os.path.isdir(dst):
-            libc.mount("hidden", dst, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                       "mode=755,size=16k")
-    _bind(libc, root, cfg["workdir"], writable=True)
+    # The grader's own package, entry by entry: its state folder (gradebook,
+    # submissions), even one created later, is not among them.
+    for path in cfg["package_entries"]:
+        _bind(libc, root, path)
+    _private_workdir(libc, root, cfg["workdir"], lim["workdir_bytes"], uid, gid)
     # Devices: bind the harmless character devices one by one.
     dev = root + "/dev"
     os.makedirs(dev, exist_ok=True)
@@ -729,15 +790,50 @@ def _build_root(libc, cfg, uid, gid):
             raise
         # Some containers mask parts of /proc, which forbids a new proc
         # mount inside a user namespace: go without /proc.
-    for path in cfg["hidden"]:
-        if os.path.isdir(root + path):
-            libc.mount(None, root + path, None,
-                       MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.chdir(root)
     libc.pivot_root(".", ".")
     libc.umount2(".", MNT_DETACH)
     os.chdir("/")
     libc.mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _private_workdir(libc, root, workdir, size, uid, gid):
+    """Mount a tmpfs at the work directory's path and copy the host's files into it.
+
+    The payload's writes stay in memory (bounded by ``size`` and the memory
+    cgroup) and vanish with the sandbox: the host directory never changes.
+    """
+    real = _mirror(root, workdir)
+    dst = root + real
+    os.makedirs(dst, exist_ok=True)
+    libc.mount("work", dst, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=700,size={size}")
+    os.chown(dst, uid, gid)
+    for top, dirs, files in os.walk(real):
+        rel = os.path.relpath(top, real)
+        out_top = dst if rel == "." else os.path.join(dst, rel)
+        for name in dirs:
+            src = os.path.join(top, name)
+            target = os.path.join(out_top, name)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), target)
+            else:
+                os.mkdir(target, 0o755)
+            os.lchown(target, uid, gid)
+        for name in files:
+            src = os.path.join(top, name)
+            target = os.path.join(out_top, name)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), target)
+            elif os.path.isfile(src):
+                with open(src, "rb") as fin, open(target, "wb") as fout:
+                    while True:
+                        chunk = fin.read(1 << 20)
+                        if not chunk:
+                            break
+                        fout.write(chunk)
+            else:
+                continue  # sockets, fifos, devices stay behind
+            os.lchown(target, uid, gid)
 
 
 def _set_rlimits(lim):
@@ -749,16 +845,6 @@ def _set_rlimits(lim):
                              (resource.RLIMIT_NOFILE, lim["open_files"], lim["open_files"]),
                              (resource.RLIMIT_CORE, 0, 0)):
         resource.setrlimit(what, (soft, hard))
-
-
-def _chown_tree(path, uid, gid):
-    os.lchown(path, uid, gid)
-    for top, dirs, files in os.walk(path):
-        for name in dirs + files:
-            try:
-                os.lchown(os.path.join(top, name), uid, gid)
-            except OSError:
-                pass
 
 
 def _wait_forwarding(child):
@@ -780,11 +866,19 @@ def _wait_forwarding(child):
             continue
 
 
+def _oom_score(value):
+    try:
+        _write("/proc/self/oom_score_adj", str(value))
+    except OSError:
+        pass  # not privileged enough: the default score stays
+
+
 def _exit_like(status):
     """End this process the way ``status`` says the child ended."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         os.kill(os.getpid(), sig)
         os._exit(128 + sig)
@@ -796,6 +890,9 @@ def _launch(cfg):
     mode = cfg["mode"]
     for d in cfg["cgroups"]:
         _write(os.path.join(d, "cgroup.procs"), "0")
+    # The out-of-memory killer (of the cgroup or the machine) should pick the
+    # payload, never the launcher or init that report what happened.
+    _oom_score(-1000)
     if mode == "rlimits":
         _payload(cfg, None, os.getuid(), os.getgid())
     libc = _Libc()
@@ -816,8 +913,9 @@ def _launch(cfg):
         try:
             _init(cfg, libc)
         except BaseException as exc:
-            os.write(2, f"sandbox: {exc}\n".encode())
+            _report(cfg, f"sandbox: {exc}")
             os._exit(121)
+    os.close(cfg["report_fd"])
     # The launcher's copies of the payload's pipes would keep them open.
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
@@ -849,7 +947,6 @@ def _init(cfg, libc):
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if cfg["mode"] == "root":
         uid = gid = cfg["uid_base"] + cfg["launcher_pid"]
-        _chown_tree(cfg["workdir"], uid, gid)
     else:
         uid, gid = cfg["grader_uid"], cfg["grader_gid"]
     libc.sethostname("sandbox")
@@ -865,7 +962,12 @@ def _init(cfg, libc):
         os._exit(0)
     payload = os.fork()
     if payload == 0:
-        _payload(cfg, libc, uid, gid)
+        try:
+            _payload(cfg, libc, uid, gid)
+        except BaseException as exc:
+            _report(cfg, f"sandbox: {exc}")
+            os._exit(121)
+    os.close(cfg["report_fd"])
     # Reap orphans too; end with the payload (the kernel then kills the rest).
     def forward(signum, frame):
         try:
@@ -895,6 +997,7 @@ def _payload(cfg, libc, uid, gid, probe=False):
         os.setsid()
     except OSError:
         pass
+    _oom_score(1000)
     if cfg["mode"] == "root":
         os.setgroups([])
         os.setresgid(gid, gid, gid)
@@ -916,8 +1019,15 @@ def _payload(cfg, libc, uid, gid, probe=False):
     try:
         os.execvpe(cfg["argv"][0], cfg["argv"], cfg["env"])
     except OSError as exc:
-        os.write(2, f"sandbox: cannot execute {cfg['argv'][0]}: {exc}\n".encode())
+        _report(cfg, f"sandbox: cannot execute {cfg['argv'][0]}: {exc}")
         os._exit(127)
+
+
+def _report(cfg, message):
+    try:
+        os.write(cfg["report_fd"], message.encode())
+    except (OSError, KeyError):
+        pass
 
 
 def _probe_inside(cfg):
@@ -945,16 +1055,13 @@ def _probe_inside(cfg):
     os._exit(0)
 
 
-if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--launch":
-    fd = int(sys.argv[2])
-    with os.fdopen(fd, "rb") as f:
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--launch":
+    with os.fdopen(int(sys.argv[2]), "rb") as f:
         _config_in = json.loads(f.read())
+    _config_in["report_fd"] = int(sys.argv[3])
+    os.set_inheritable(_config_in["report_fd"], False)
     try:
         _launch(_config_in)
     except BaseException as exc:  # report, never run unsandboxed
-        os.write(2, f"sandbox: {exc}\n".encode())
-        try:
-            os.write(1, f"sandbox: {exc}\n".encode())
-        except OSError:
-            pass
+        _report(_config_in, f"sandbox: {exc}")
         os._exit(121)
