@@ -1,0 +1,116 @@
+"""Command line of the grading pipeline: ``python -m autograde {release,grade,lint}``."""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+USAGE = """\
+python -m autograde release [CHAPTER ...]
+    Regenerate notebooks/<ch>/<ch>.ipynb from solutions/<ch>/<ch>.ipynb with
+    nbgrader (all chapters when none is given). Commit the result.
+
+python -m autograde grade CHAPTER SUBMISSIONS_DIR --out OUT_DIR [--workers N]
+    Grade SUBMISSIONS_DIR/<student_id>/<CHAPTER>.ipynb for every student folder.
+    Writes OUT_DIR/grades.csv (student_id, assignment, score, max_score, status),
+    OUT_DIR/feedback/<student_id>/<CHAPTER>.html and OUT_DIR/results/<student_id>.json.
+    A rerun skips students whose submission has not changed.
+
+python -m autograde lint [CHAPTER ...]
+    Check the chapters' source notebooks against docs/authoring.md.
+"""
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m autograde", description=USAGE,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--course-root", type=Path, default=None,
+                        help="course folder holding solutions/ and notebooks/ "
+                             "(default: this repository)")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="folder for grading state: gradebook, secret key "
+                             "(default: autograde/state)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rel = sub.add_parser("release", help="regenerate the student release")
+    rel.add_argument("chapters", nargs="*", metavar="CHAPTER")
+
+    grd = sub.add_parser("grade", help="grade a folder of submissions")
+    grd.add_argument("chapter", metavar="CHAPTER")
+    grd.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
+    grd.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
+    grd.add_argument("--workers", type=int, default=1, help="students graded in parallel")
+    grd.add_argument("--cell-timeout", type=float, default=None,
+                     help="seconds per cell (default: c.Execute.timeout in nbgrader_config.py)")
+    grd.add_argument("--total-timeout", type=float, default=None,
+                     help="seconds per submission (default: c.CourseGrader.total_timeout)")
+    grd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    lnt = sub.add_parser("lint", help="check the authoring contract")
+    lnt.add_argument("chapters", nargs="*", metavar="CHAPTER")
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    from autograde.config import Course
+    course = Course(**{k: v for k, v in (("root", args.course_root), ("state", args.state))
+                       if v is not None})
+    return {"release": _release, "grade": _grade, "lint": _lint}[args.command](course, args)
+
+
+def _release(course, args):
+    from autograde.notebook_io import ChapterError
+    from autograde.release import ReleaseError, release
+    start = time.perf_counter()
+    try:
+        written = release(course, args.chapters)
+    except (ChapterError, ReleaseError) as exc:
+        print(f"release failed: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"released {path.relative_to(course.root) if path.is_relative_to(course.root) else path}")
+    print(f"{len(written)} chapter(s) in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _grade(course, args):
+    from autograde.config import load_settings
+    from autograde.grade import GradingError, grade
+    from autograde.notebook_io import ChapterError
+    settings = load_settings(cell_timeout=args.cell_timeout, total_timeout=args.total_timeout)
+    start = time.perf_counter()
+    try:
+        report = grade(args.chapter, args.submissions, args.out, course=course,
+                       workers=max(1, args.workers), settings=settings, progress=not args.quiet)
+    except (GradingError, ChapterError) as exc:
+        print(f"grading failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"graded {len(report.graded)}, unchanged {len(report.skipped)}, "
+          f"could not grade {len(report.failed)} in {time.perf_counter() - start:.1f} s; "
+          f"grades in {args.out / 'grades.csv'}")
+    for student, why in sorted(report.failed.items()):
+        print(f"could not grade {student}: {why}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _lint(course, args):
+    from autograde.lint import lint
+    known = course.chapters()
+    unknown = [ch for ch in args.chapters if ch not in known]
+    if unknown:
+        print(f"unknown chapter(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    problems = lint(course, args.chapters)
+    count = 0
+    for chapter, items in problems.items():
+        for item in items:
+            print(f"{chapter}: {item}")
+            count += 1
+    print(f"{len(problems)} chapter(s) checked, {count} problem(s)")
+    return 1 if count else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

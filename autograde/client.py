@@ -1,0 +1,133 @@
+"""The grader's end of the channel to one student's process (``runner.py``).
+
+:class:`RunnerClient` starts the runner through ``autograde.sandbox.spawn``,
+sends requests with a deadline, and turns every way the runner can fail
+(no answer in time, exited, killed by a limit, garbled reply) into a
+:class:`RunnerFailure`, after which the process is gone and a new one can be
+started with :meth:`RunnerClient.start`.
+"""
+
+import os
+import signal
+import sys
+import time
+
+from autograde import protocol
+from autograde.sandbox import Limits, default_env, kill, spawn
+
+#: Seconds the runner may take to import IPython and say it is ready.
+START_TIMEOUT = 60.0
+
+
+class RunnerFailure(BaseException):
+    """The student's process timed out, died or broke the protocol.
+
+    A BaseException, so that ``except Exception`` in a test cell cannot
+    swallow it. ``kind`` is one of ``timeout``, ``died``, ``memory``,
+    ``cpu`` or ``protocol``.
+    """
+
+    def __init__(self, kind, detail=""):
+        super().__init__(kind, detail)
+        self.kind = kind
+        self.detail = detail
+
+    def describe(self, where):
+        """The status note, e.g. ``timeout in cell 12 (relu)``."""
+        text = {"timeout": "timeout", "died": "kernel died", "memory": "memory limit",
+                "cpu": "CPU time limit", "protocol": "broken reply"}[self.kind]
+        return f"{text} in {where}" + (f" ({self.detail})" if self.detail else "")
+
+
+class RunnerStartError(Exception):
+    """The runner could not be started: a problem of the grading machine, not the student."""
+
+
+class RunnerClient:
+    """One sandboxed runner process and the requests sent to it."""
+
+    def __init__(self, workdir, limits=Limits(), output_cap=64 * 1024, extra_env=None):
+        self.workdir = workdir
+        self.limits = limits
+        self.output_cap = output_cap
+        self.extra_env = dict(extra_env or {})
+        self.proc = None
+        self.generation = 0  # increases with every start; handles of older ones are stale
+
+    @property
+    def alive(self):
+        return self.proc is not None
+
+    def start(self):
+        """Start a fresh runner (killing any previous one) and wait until it is ready."""
+        self.stop()
+        env = {**default_env(self.workdir), "NBGRADER_EXECUTION": "autograde", **self.extra_env}
+        argv = [sys.executable, "-I", "-m", "autograde.runner",
+                "--output-cap", str(self.output_cap)]
+        try:
+            self.proc = spawn(argv, workdir=self.workdir, limits=self.limits, env=env)
+        except Exception as exc:
+            raise RunnerStartError(f"could not start the student's process: {exc}") from exc
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        self.generation += 1
+        try:
+            header, _ = self._receive(time.monotonic() + START_TIMEOUT)
+        except RunnerFailure as failure:
+            self.stop()
+            raise RunnerStartError("the student's process did not start: "
+                                   f"{failure.kind} {failure.detail}".strip()) from None
+        if header.get("op") != "ready":
+            self.stop()
+            raise RunnerStartError("the student's process did not start: unexpected greeting")
+
+    def stop(self):
+        """Kill the runner and everything it started (never raises)."""
+        if self.proc is not None:
+            kill(self.proc)
+            self.proc = None
+
+    def request(self, header, value=None, deadline=None, on_other=None, on_handle=None):
+        """Send one request and return ``(reply header, reply value)``.
+
+        Raises RunnerFailure (and stops the runner) when it does not answer
+        by ``deadline`` (a ``time.monotonic()`` value), exits, or garbles.
+        """
+        if self.proc is None:
+            raise RunnerFailure("died", "not running")
+        deadline = deadline if deadline is not None else time.monotonic() + 3600
+        try:
+            protocol.send(self.proc.stdin.fileno(), header, value, on_other=on_other,
+                          deadline=deadline)
+        except protocol.PeerTimeout:
+            self._fail("timeout")
+        except protocol.PeerClosed:
+            self._fail("died")
+        return self._receive(deadline, on_handle)
+
+    def _receive(self, deadline, on_handle=None):
+        try:
+            return protocol.receive(self.proc.stdout.fileno(), on_handle=on_handle,
+                                    deadline=deadline)
+        except protocol.PeerTimeout:
+            self._fail("timeout")
+        except protocol.PeerClosed:
+            self._fail("died")
+        except protocol.ProtocolError as exc:
+            self._fail("protocol", str(exc)[:200])
+
+    def _fail(self, kind, detail=""):
+        """Stop the runner, find out why it ended, and raise RunnerFailure."""
+        proc = self.proc
+        if kind == "died" and proc is not None:
+            try:
+                code = proc.wait(timeout=5)
+            except Exception:
+                code = None
+            if code == -signal.SIGKILL:
+                kind, detail = "memory", "killed"
+            elif code == -signal.SIGXCPU:
+                kind = "cpu"
+            elif code is not None:
+                detail = f"exit code {code}" if code >= 0 else f"signal {-code}"
+        self.stop()
+        raise RunnerFailure(kind, detail)

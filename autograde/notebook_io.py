@@ -1,0 +1,366 @@
+"""Reading notebooks: the chapter (source + release), a submission, and the notebook to run.
+
+A submission is untrusted: it is read leniently (plain JSON, never executed or
+validated by nbformat's schema), and only three things are taken from it:
+the source of each answer cell (matched by ``grade_id``, else by cell id),
+the code cells the student added, and where those sit. Everything else (test
+cells, demo cells, metadata, tags, kernelspec) comes from the instructor's
+source. :func:`rebuild` records what it had to repair.
+"""
+
+import ast
+import hashlib
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+SKIP_TAG = "grader-skip"
+
+#: Larger submissions are refused (a notebook with plots is a few MB).
+MAX_SUBMISSION_BYTES = 100 * 2**20
+
+
+class ChapterError(Exception):
+    """The chapter cannot be graded (unknown, or its release is out of date)."""
+
+
+class SubmissionError(Exception):
+    """The submission cannot be graded; the message is the student's status."""
+
+
+@dataclass
+class SourceCell:
+    """One cell of the instructor's source, with its release counterpart."""
+
+    index: int              # 1-based position in the notebook
+    cell_type: str
+    source: str             # instructor's source (solutions, hidden tests)
+    release_source: str     # what the student received
+    id: str | None
+    nbgrader: dict
+    release_nbgrader: dict
+    tags: tuple
+
+    @property
+    def grade_id(self):
+        return self.nbgrader.get("grade_id")
+
+    @property
+    def role(self):
+        """``answer``, ``test``, or the cell type for every other cell."""
+        if self.cell_type == "code" and self.nbgrader.get("solution"):
+            return "answer"
+        if self.cell_type == "code" and self.nbgrader.get("grade"):
+            return "test"
+        return self.cell_type
+
+    @property
+    def locked(self):
+        return bool(self.nbgrader.get("locked")) or self.role == "test"
+
+    @property
+    def points(self):
+        return float(self.nbgrader.get("points", 0) or 0)
+
+    @property
+    def skip(self):
+        return SKIP_TAG in self.tags
+
+    @property
+    def label(self):
+        return self.grade_id or f"cell {self.index}"
+
+
+@dataclass
+class Chapter:
+    """The instructor's source notebook of a chapter, aligned with its release."""
+
+    name: str
+    cells: list
+    source_sha256: str
+    release_sha256: str
+
+    def answers(self):
+        return [c for c in self.cells if c.role == "answer"]
+
+    def tests(self):
+        return [c for c in self.cells if c.role == "test"]
+
+    @property
+    def max_score(self):
+        return sum(c.points for c in self.tests())
+
+    def answer_names(self):
+        """Top-level names (functions, classes, constants) the answer cells define."""
+        names = []
+        for cell in self.answers():
+            for name in defined_names(cell.source):
+                if name not in names:
+                    names.append(name)
+        return names
+
+    def tests_of(self, answer_grade_id):
+        """The test cells of one exercise: those between its answer cell and the next one."""
+        out, inside = [], False
+        for cell in self.cells:
+            if cell.role == "answer":
+                inside = cell.grade_id == answer_grade_id
+            elif cell.role == "test" and inside:
+                out.append(cell)
+        return out
+
+
+@dataclass
+class RunCell:
+    """One cell of the notebook as graded."""
+
+    index: int                 # 1-based position in the rebuilt notebook
+    kind: str                  # answer, test, code, added, markdown, raw
+    source: str                # what runs (answer: the student's; test: the full source)
+    shown: str                 # what the feedback shows (release text or the student's)
+    origin: SourceCell | None  # None for a cell the student added
+    skip: bool = False
+
+    @property
+    def label(self):
+        if self.origin is not None and self.origin.grade_id:
+            return f"cell {self.index} ({self.origin.grade_id})"
+        return f"cell {self.index}"
+
+
+@dataclass
+class Rebuilt:
+    """The notebook to grade and what was repaired while building it."""
+
+    cells: list
+    notes: list = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------
+
+
+def cell_text(source):
+    """A cell's source as one string (notebook JSON may store a list of lines)."""
+    if isinstance(source, list):
+        return "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
+
+
+def sha256_file(path):
+    """Hex SHA-256 of a file's bytes, or ``"missing"``."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def defined_names(source):
+    """Names bound at the top level of a cell: def, class, assignments (magics allowed)."""
+    try:
+        tree = ast.parse(python_source(source))
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.extend(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def python_source(source):
+    """Cell source with IPython syntax (magics, ``!cmd``) turned into Python."""
+    if "%" not in source and "!" not in source and "?" not in source:
+        return source
+    from IPython.core.inputtransformer2 import TransformerManager
+    return TransformerManager().transform_cell(source)
+
+
+def split_hidden(source):
+    """Split a test cell into ``[(hidden, code), ...]`` at the hidden-test markers."""
+    parts, current, hidden = [], [], False
+    for line in source.splitlines(keepends=True):
+        marker = line.strip()
+        if marker in (BEGIN_HIDDEN, END_HIDDEN):
+            parts.append((hidden, "".join(current)))
+            current, hidden = [], marker == BEGIN_HIDDEN
+            continue
+        current.append(line)
+    parts.append((hidden, "".join(current)))
+    return [(h, code) for h, code in parts if code.strip()]
+
+
+# ---------------------------------------------------------------------------
+
+
+def load_chapter(source_path, release_path, name):
+    """Read the source and release notebooks of chapter ``name`` and align their cells."""
+    source_path, release_path = Path(source_path), Path(release_path)
+    if not source_path.is_file():
+        raise ChapterError(f"unknown chapter {name!r}: {source_path} does not exist")
+    if not release_path.is_file():
+        raise ChapterError(f"chapter {name!r} has no release: run `python -m autograde "
+                           f"release {name}`")
+    source, release = read_json(source_path)["cells"], read_json(release_path)["cells"]
+    release_by_id = {c.get("id"): c for c in release if c.get("id")}
+    if len(release) != len(source):
+        raise ChapterError(f"the release of {name!r} is out of date: run `python -m "
+                           f"autograde release {name}`")
+    cells = []
+    for i, (src, rel) in enumerate(zip(source, release), start=1):
+        rel = release_by_id.get(src.get("id"), rel)
+        if rel["cell_type"] != src["cell_type"]:
+            raise ChapterError(f"the release of {name!r} is out of date: run `python -m "
+                               f"autograde release {name}`")
+        cells.append(SourceCell(
+            index=i, cell_type=src["cell_type"], source=cell_text(src["source"]),
+            release_source=cell_text(rel["source"]), id=src.get("id"),
+            nbgrader=dict(src.get("metadata", {}).get("nbgrader", {})),
+            release_nbgrader=dict(rel.get("metadata", {}).get("nbgrader", {})),
+            tags=tuple(src.get("metadata", {}).get("tags", ()))))
+    return Chapter(name=name, cells=cells, source_sha256=sha256_file(source_path),
+                   release_sha256=sha256_file(release_path))
+
+
+def read_json(path):
+    """A notebook of the course (trusted) as plain JSON; nbformat is slow to import."""
+    with open(path, encoding="utf-8") as f:
+        nb = json.load(f)
+    if nb.get("nbformat") != 4:
+        raise ChapterError(f"{path} is not an nbformat 4 notebook")
+    return nb
+
+
+def read_submission(path):
+    """The cells of a submitted notebook as plain dicts, or raise SubmissionError.
+
+    Each cell becomes ``{"cell_type", "source", "id", "nbgrader"}`` with the
+    source joined into one string; malformed cells are dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        others = sorted(p.name for p in path.parent.glob("*.ipynb")) if path.parent.is_dir() else []
+        found = f" (found: {', '.join(others)})" if others else ""
+        raise SubmissionError(f"missing notebook {path.name}{found}")
+    if path.stat().st_size > MAX_SUBMISSION_BYTES:
+        raise SubmissionError(f"notebook file larger than {MAX_SUBMISSION_BYTES // 2**20} MB")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise SubmissionError("empty notebook file")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise SubmissionError("invalid notebook: the file is not valid JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise SubmissionError("invalid notebook: no list of cells")
+    version = data.get("nbformat")
+    if version != 4:
+        raise SubmissionError(f"unsupported notebook format version {version!r} (expected 4)")
+    cells = []
+    for cell in data["cells"]:
+        if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
+            continue
+        metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        nbgrader = metadata.get("nbgrader") if isinstance(metadata.get("nbgrader"), dict) else {}
+        cells.append({"cell_type": cell["cell_type"], "source": cell_text(cell.get("source")),
+                      "id": cell.get("id") if isinstance(cell.get("id"), str) else None,
+                      "nbgrader": nbgrader})
+    return cells
+
+
+def rebuild(chapter, cells):
+    """The notebook to grade: the chapter's source with the student's answers in it.
+
+    ``cells`` come from :func:`read_submission`. Answer cells are found by
+    ``grade_id``, else by cell id; a missing one becomes the release stub.
+    Locked cells (tests, read-only cells) always come from the source; the
+    notes say which ones the submission had changed, deleted or duplicated.
+    Code cells the student added run where they were, after the known cell
+    that precedes them in the submission. Raises SubmissionError when no
+    answer cell of this chapter is found (a notebook of another chapter).
+    """
+    answer_ids = {c.grade_id for c in chapter.answers()}
+    if not any(c["nbgrader"].get("grade_id") in answer_ids for c in cells):
+        raise SubmissionError(f"wrong chapter: no answer cell of {chapter.name} found")
+    by_grade_id = {c.grade_id: c for c in chapter.cells if c.grade_id}
+    by_id = {c.id: c for c in chapter.cells if c.id}
+    by_text = {}
+    for c in chapter.cells:
+        if c.cell_type == "code":
+            by_text.setdefault(c.release_source.strip(), c)
+
+    answers, seen = {}, Counter()
+    tampered, duplicated = [], []
+    added = defaultdict(list)  # index of the known cell before them -> sources
+    anchor = 0
+    for cell in cells:
+        gid = cell["nbgrader"].get("grade_id")
+        target = by_grade_id.get(gid) if isinstance(gid, str) else None
+        target = target or by_id.get(cell["id"])
+        if target is None and cell["cell_type"] == "code":
+            target = by_text.get(cell["source"].strip())
+        if target is None:
+            if cell["cell_type"] == "code" and cell["source"].strip():
+                added[anchor].append(cell["source"])
+            continue
+        anchor = target.index
+        seen[target.index] += 1
+        if target.role == "answer":
+            if target.grade_id in answers:
+                _add(duplicated, target.label)
+            else:
+                answers[target.grade_id] = cell["source"]
+        elif target.locked:
+            if seen[target.index] > 1:
+                _add(duplicated, target.label)
+            elif not _unchanged(cell, target):
+                _add(tampered, target.label)
+    deleted = [c.label for c in chapter.cells if c.locked and not seen[c.index]]
+    missing = [c.grade_id for c in chapter.answers() if c.grade_id not in answers]
+
+    notes = []
+    for what, labels in (("tampered cells restored", tampered), ("deleted cells restored", deleted),
+                         ("duplicated cells ignored", duplicated), ("answer cells missing", missing)):
+        if labels:
+            notes.append(f"{what}: {', '.join(labels)}")
+
+    run_cells = []
+
+    def append(kind, source, shown, origin, skip=False):
+        run_cells.append(RunCell(len(run_cells) + 1, kind, source, shown, origin, skip))
+
+    for source in added[0]:
+        append("added", source, source, None)
+    for cell in chapter.cells:
+        if cell.role == "answer":
+            text = answers.get(cell.grade_id, cell.release_source)
+            append("answer", text, text, cell, cell.skip)
+        elif cell.role == "test":
+            append("test", cell.source, cell.release_source, cell, cell.skip)
+        else:
+            append(cell.cell_type, cell.source, cell.release_source, cell, cell.skip)
+        for source in added[cell.index]:
+            append("added", source, source, None)
+    return Rebuilt(run_cells, notes)
+
+
+def _unchanged(cell, target):
+    """True when a submitted locked cell equals its release (or source) version."""
+    if cell["cell_type"] != target.cell_type:
+        return False
+    text = cell["source"].rstrip()
+    return ((text == target.release_source.rstrip() and cell["nbgrader"] == target.release_nbgrader)
+            or (text == target.source.rstrip() and cell["nbgrader"] == target.nbgrader))
+
+
+def _add(items, label):
+    if label not in items:
+        items.append(label)

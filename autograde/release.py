@@ -1,0 +1,60 @@
+"""Generate the student release of chapters with nbgrader's generate_assignment.
+
+``solutions/<ch>/<ch>.ipynb`` becomes ``notebooks/<ch>/<ch>.ipynb``: solution
+regions replaced by a stub that raises NotImplementedError, hidden tests
+removed, outputs cleared, test cells locked. The output depends only on the
+source, so a test can regenerate it into a temporary folder and compare it
+with the committed release (the drift check).
+"""
+
+import logging
+import tempfile
+from pathlib import Path
+
+from autograde.config import Course, venv_bin_on_path
+from autograde.notebook_io import ChapterError
+
+
+class ReleaseError(Exception):
+    """nbgrader could not generate a release (its log says why)."""
+
+
+def release(course=None, chapters=None, out_dir=None):
+    """Regenerate the release of ``chapters`` (all when None); return the notebooks written.
+
+    ``out_dir`` replaces the course's ``notebooks/`` folder (the drift check
+    writes to a temporary one); then a temporary gradebook is used too, so
+    nothing of the course's grading state changes.
+    """
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+
+    course = course or Course()
+    known = course.chapters()
+    chapters = list(chapters or known)
+    unknown = [ch for ch in chapters if ch not in known]
+    if unknown:
+        raise ChapterError(f"unknown chapter(s): {', '.join(unknown)} "
+                           f"(known: {', '.join(known) or 'none'})")
+    venv_bin_on_path()
+    log = logging.getLogger("autograde.release")
+    written = []
+    with tempfile.TemporaryDirectory(prefix="autograde-db-") as tmp_db:
+        for chapter in chapters:
+            config = course.nbgrader_config()
+            if out_dir is not None:
+                config.CourseDirectory.release_directory = str(Path(out_dir).resolve())
+                config.CourseDirectory.db_url = f"sqlite:///{tmp_db}/gradebook.db"
+            else:
+                course.state.mkdir(parents=True, exist_ok=True)  # nbgrader needs the db folder
+            config.CourseDirectory.assignment_id = chapter
+            config.GenerateAssignment.force = True
+            coursedir = CourseDirectory(config=config, log=log)
+            converter = GenerateAssignment(coursedir=coursedir, config=config, log=log)
+            try:
+                converter.start()
+            except Exception as exc:
+                raise ReleaseError(f"nbgrader could not release {chapter}: {exc}") from exc
+            release_root = Path(out_dir) if out_dir is not None else course.release_dir
+            written.append(release_root / chapter / f"{chapter}.ipynb")
+    return written

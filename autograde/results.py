@@ -1,0 +1,97 @@
+"""The grading output folder: one result file per student, and grades.csv built from them.
+
+Layout of ``OUT_DIR``::
+
+    results/<student_id>.json     score, status, per-test points, hashes
+    feedback/<student_id>/<chapter>.html
+    grades.csv                    student_id, assignment, score, max_score, status
+
+Every file is written atomically (a temporary file, then ``os.replace``), so
+an interrupted run leaves either the old file or the new one. A result whose
+hashes match the submission and the chapter is up to date, and a rerun skips
+that student; grades.csv is rebuilt from all result files, sorted by student.
+"""
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status")
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def format_points(x):
+    """Points as text: ``3`` for whole numbers, ``2.5`` otherwise."""
+    x = float(x)
+    return str(int(x)) if x.is_integer() else f"{x:.6g}"
+
+
+def result_path(out_dir, student_id):
+    return Path(out_dir) / "results" / f"{student_id}.json"
+
+
+def feedback_path(out_dir, student_id, chapter):
+    return Path(out_dir) / "feedback" / student_id / f"{chapter}.html"
+
+
+def save_result(out_dir, result):
+    atomic_write_text(result_path(out_dir, result["student_id"]),
+                      json.dumps(result, indent=1, sort_keys=True) + "\n")
+
+
+def load_result(path):
+    """A result record, or None when the file is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_up_to_date(out_dir, student_id, chapter, hashes):
+    """True when this student's result and feedback exist and match ``hashes``."""
+    result = load_result(result_path(out_dir, student_id))
+    if result is None or result.get("assignment") != chapter:
+        return False
+    if any(result.get(k) != v for k, v in hashes.items()):
+        return False
+    return feedback_path(out_dir, student_id, chapter).is_file()
+
+
+def write_grades_csv(out_dir, chapter):
+    """Rebuild ``grades.csv`` from every result of ``chapter`` in ``out_dir``; return its rows."""
+    rows = []
+    for path in sorted((Path(out_dir) / "results").glob("*.json")):
+        result = load_result(path)
+        if result is None or result.get("assignment") != chapter:
+            continue
+        rows.append([str(result["student_id"]), chapter, format_points(result["score"]),
+                     format_points(result["max_score"]), str(result["status"])])
+    rows.sort(key=lambda r: r[0])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(rows)
+    atomic_write_text(Path(out_dir) / "grades.csv", buf.getvalue())
+    return rows
