@@ -259,6 +259,8 @@ def test_bad_params():
 
 # ---------------------------------------------------------------- PyTorch as a second oracle
 
+# slow: importing torch alone takes several seconds on a 2-core machine.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sgd", "nesterov", "adagrad", "rmsprop", "adam", "adam_wd"])
 def test_matches_torch(name):
     torch = pytest.importorskip("torch", reason="torch is optional; install it to compare")
