@@ -1,4 +1,4 @@
-"""Plot helpers: they draw on typical input and reject bad shapes (Agg backend, nothing shown)."""
+"""Plot functions: they draw on typical input and reject bad shapes (Agg backend, nothing shown)."""
 
 import matplotlib
 
