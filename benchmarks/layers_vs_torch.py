@@ -1,0 +1,250 @@
+"""course_lib's CNN layers next to PyTorch's CPU implementation, on the same float32 data.
+
+    python benchmarks/layers_vs_torch.py                 # 1 and 2 threads
+    python benchmarks/layers_vs_torch.py --threads 1 --repeat 50
+
+For each workload both libraries run alternately (one call of each per
+round), so a disturbance on a busy machine hits both alike; the table shows
+the median and the best time of each and the ratio course_lib / PyTorch
+(below 1: course_lib is faster). Both are limited to the same number of
+threads: ``torch.set_num_threads`` for PyTorch, ``threadpoolctl`` for the BLAS
+behind NumPy (NumPy's own element-wise code always runs on one thread).
+
+Workloads, with the target ratio each should stay under:
+
+* LeNet-sized convolutions, forward + backward (dx, dW, db), batch 64:
+  1->16 channels 5x5 padding 2 on 28x28, and 16->32 channels 3x3 padding 1
+  on 14x14 (each alone and both together); target 2.
+* BatchNorm2d forward + backward in training mode on (64, 32, 14, 14); target 1.3.
+* One training step of a small CNN on 8x8 digit-sized images, batch 64:
+  conv 1->16 3x3 pad 1, ReLU, max-pool 2, conv 16->32 3x3 pad 1, ReLU,
+  max-pool 2, flatten, linear 128->10, cross-entropy, Adam; target 2.5.
+* Max- and average pooling, forward + backward (no target; for information).
+
+PyTorch is optional (the 'bench' extra); without it the script says so and stops.
+"""
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from course_lib.layers import (AvgPool2D, BatchNorm2d, Conv2D, Flatten, Linear,  # noqa: E402
+                               MaxPool2D, ReLU, Sequential)
+from course_lib.losses import CrossEntropyLoss  # noqa: E402
+from course_lib.optim import Adam  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+try:
+    from threadpoolctl import threadpool_info, threadpool_limits
+except ImportError:
+    threadpool_info = threadpool_limits = None
+
+
+def time_pair(ours, theirs, repeat, warmup=3):
+    """Run ``ours`` and ``theirs`` alternately; return their lists of seconds per call."""
+    for _ in range(warmup):
+        ours()
+        theirs()
+    t_ours, t_theirs = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        ours()
+        t_ours.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        theirs()
+        t_theirs.append(time.perf_counter() - start)
+    return t_ours, t_theirs
+
+
+# --- workloads: each returns (course_lib callable, PyTorch callable) -------------------------
+
+def conv_case(N, C, F, H, k, p, seed=0):
+    """Forward + backward of one convolution, with the same weights in both libraries."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, H), dtype=np.float32)
+    ours = Conv2D(C, F, k, padding=p, rng=rng)
+    ours.b.data[:] = rng.standard_normal(F, dtype=np.float32)
+    dout = rng.standard_normal(ours.output_shape(x.shape), dtype=np.float32)
+
+    theirs = torch.nn.Conv2d(C, F, k, padding=p)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.W.data))
+        theirs.bias.copy_(torch.from_numpy(ours.b.data))
+    tx = torch.from_numpy(x).requires_grad_(True)    # so PyTorch computes dx too, as course_lib does
+    tdout = torch.from_numpy(dout)
+
+    def run_ours():
+        ours.zero_grad()
+        ours.forward(x)
+        ours.backward(dout)
+
+    def run_theirs():
+        theirs.zero_grad()
+        tx.grad = None
+        theirs(tx).backward(tdout)
+
+    return run_ours, run_theirs
+
+
+def two_convs_case():
+    a_ours, a_theirs = conv_case(64, 1, 16, 28, 5, 2, seed=1)
+    b_ours, b_theirs = conv_case(64, 16, 32, 14, 3, 1, seed=2)
+    return (lambda: (a_ours(), b_ours())), (lambda: (a_theirs(), b_theirs()))
+
+
+def batchnorm_case(shape=(64, 32, 14, 14), seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape, dtype=np.float32) * 2 + 0.5
+    dout = rng.standard_normal(shape, dtype=np.float32)
+    ours = BatchNorm2d(shape[1])
+    theirs = torch.nn.BatchNorm2d(shape[1])
+    tx = torch.from_numpy(x).requires_grad_(True)
+    tdout = torch.from_numpy(dout)
+
+    def run_ours():
+        ours.zero_grad()
+        ours.forward(x)
+        ours.backward(dout)
+
+    def run_theirs():
+        theirs.zero_grad()
+        tx.grad = None
+        theirs(tx).backward(tdout)
+
+    return run_ours, run_theirs
+
+
+def pool_case(kind, shape=(64, 16, 28, 28), seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    ours = MaxPool2D(2) if kind == "max" else AvgPool2D(2)
+    theirs = torch.nn.MaxPool2d(2) if kind == "max" else torch.nn.AvgPool2d(2)
+    dout = rng.standard_normal(ours.forward(x).shape, dtype=np.float32)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    tdout = torch.from_numpy(dout)
+
+    def run_ours():
+        ours.forward(x)
+        ours.backward(dout)
+
+    def run_theirs():
+        tx.grad = None
+        theirs(tx).backward(tdout)
+
+    return run_ours, run_theirs
+
+
+def training_step_case(N=64, seed=0):
+    """One Adam step of the same small CNN, from the same weights, on 8x8 images."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, 1, 8, 8), dtype=np.float32)
+    y = rng.integers(0, 10, size=N)
+    model = Sequential(Conv2D(1, 16, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+                       Conv2D(16, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+                       Flatten(), Linear(128, 10, rng=rng))
+    loss_fn = CrossEntropyLoss()
+    optimizer = Adam(model.parameters(), lr=1e-3)
+
+    tmodel = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.MaxPool2d(2),
+                                 torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.MaxPool2d(2),
+                                 torch.nn.Flatten(), torch.nn.Linear(128, 10))
+    with torch.no_grad():
+        for ours, theirs in [(model[0], tmodel[0]), (model[3], tmodel[3])]:
+            theirs.weight.copy_(torch.from_numpy(ours.W.data))
+            theirs.bias.copy_(torch.from_numpy(ours.b.data))
+        tmodel[7].weight.copy_(torch.from_numpy(model[7].W.data.T.copy()))  # torch stores (out, in)
+        tmodel[7].bias.copy_(torch.from_numpy(model[7].b.data))
+    toptimizer = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def run_ours():
+        optimizer.zero_grad()
+        loss_fn.forward(model.forward(x), y)
+        model.backward(loss_fn.backward())
+        optimizer.step()
+
+    def run_theirs():
+        toptimizer.zero_grad()
+        torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
+        toptimizer.step()
+
+    return run_ours, run_theirs
+
+
+WORKLOADS = [
+    # (name, builder, target ratio or None)
+    ("Conv2D 1->16 5x5 p2, 64x28x28 (fwd+bwd)", lambda: conv_case(64, 1, 16, 28, 5, 2), 2.0),
+    ("Conv2D 16->32 3x3 p1, 64x14x14 (fwd+bwd)", lambda: conv_case(64, 16, 32, 14, 3, 1), 2.0),
+    ("both LeNet convolutions (fwd+bwd)", two_convs_case, 2.0),
+    ("BatchNorm2d 64x32x14x14 (fwd+bwd, train)", batchnorm_case, 1.3),
+    ("MaxPool2D 2x2, 64x16x28x28 (fwd+bwd)", lambda: pool_case("max"), None),
+    ("AvgPool2D 2x2, 64x16x28x28 (fwd+bwd)", lambda: pool_case("avg"), None),
+    ("CNN training step, 64 digits 8x8 (Adam)", training_step_case, 2.5),
+]
+
+
+def blas_description():
+    if threadpool_info is None:
+        return "unknown (threadpoolctl is not installed)"
+    parts = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '?')} kernels)"
+             for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(parts) or "none found"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=30, help="timed rounds per workload")
+    args = parser.parse_args()
+
+    if torch is None:
+        print("PyTorch is not installed, so there is nothing to compare with; install the "
+              "optional extra with `pip install -e .[bench]` (CPU wheels are enough).")
+        return 0
+    if threadpool_limits is None:
+        print("note: threadpoolctl is not installed, so NumPy's BLAS threads cannot be limited; "
+              "set OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before starting Python instead.")
+
+    print(f"Python {platform.python_version()}, NumPy {np.__version__} with BLAS: {blas_description()}")
+    print(f"PyTorch {torch.__version__}; {platform.machine()} CPU; float32 throughout; "
+          f"{args.repeat} alternating rounds per workload")
+    results = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        limits = threadpool_limits(limits=threads, user_api="blas") if threadpool_limits else None
+        print(f"\n== {threads} thread(s) ==")
+        print(f"{'workload':44s} {'course_lib ms':>19s} {'PyTorch ms':>19s} {'ratio':>13s} {'target':>7s}")
+        print(f"{'':44s} {'median   best':>19s} {'median   best':>19s} {'median best':>13s}")
+        for name, build, target in WORKLOADS:
+            ours, theirs = build()
+            t_ours, t_theirs = time_pair(ours, theirs, args.repeat)
+            med_o, med_t = statistics.median(t_ours), statistics.median(t_theirs)
+            best_o, best_t = min(t_ours), min(t_theirs)
+            ratio_med, ratio_best = med_o / med_t, best_o / best_t
+            verdict = "" if target is None else (f"{target:4.1f} " + ("ok" if ratio_med <= target else "MISSED"))
+            print(f"{name:44s} {med_o * 1e3:9.3f} {best_o * 1e3:8.3f} {med_t * 1e3:9.3f} "
+                  f"{best_t * 1e3:8.3f} {ratio_med:6.2f} {ratio_best:5.2f}  {verdict}")
+            results.append((threads, name, ratio_med, target))
+        if limits is not None:
+            limits.restore_original_limits()
+    missed = [(t, n, r, g) for t, n, r, g in results if g is not None and r > g]
+    print("\nAll targets met (median ratios)." if not missed else
+          "\nMissed: " + "; ".join(f"{n} at {t} thread(s): {r:.2f} > {g}" for t, n, r, g in missed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""2-D convolution, as PyTorch's ``Conv2d``: a cross-correlation over NCHW arrays.
+
+Shapes: input ``x`` (N, C, H, W); weight ``W`` (F, C, kh, kw) with
+F = out_channels; bias ``b`` (F,); output ``out`` (N, F, H_out, W_out) with
+
+    H_out = floor((H + 2*ph - kh) / sh) + 1      W_out = floor((W + 2*pw - kw) / sw) + 1
+
+for padding (ph, pw) and stride (sh, sw). Each output is one window of the
+zero-padded input multiplied entry by entry with one filter and summed::
+
+    out[n, f, i, j] = b[f] + sum_{c, u, v} W[f, c, u, v] * x_pad[n, c, i*sh + u, j*sw + v]
+
+(no kernel flip: "convolution" in deep learning is cross-correlation).
+
+Two implementations live here. ``conv2d_naive`` is the formula above as
+plain loops: slow, but every line can be checked by hand, and the tests use
+it as the reference. ``Conv2D`` computes the same thing with one matrix
+product (im2col): copy every window into a column of a matrix ``cols`` of
+shape (C*kh*kw, N*H_out*W_out), so that all N*H_out*W_out dot products become
+``W.reshape(F, -1) @ cols``. The copy is built with one strided slice per
+kernel position (kh*kw slices, each covering every sample and pixel), and the
+backward pass adds the columns back with the same slices (col2im).
+
+Unlike PyTorch, which floors the output size and silently ignores the last
+rows or columns of the input when ``(H + 2p - k)`` is not a multiple of the
+stride, these layers refuse a configuration that would lose input pixels that
+way, with a ValueError naming them (see ``conv_output_size``).
+"""
+
+import inspect
+
+import numpy as np
+
+from .. import init as initialisers
+from ..backend import get_array_module
+from ..parameter import Parameter
+from .base import Layer, check_input
+
+
+def _pair(value, name, minimum):
+    """``value`` as a pair of ints ``(vertical, horizontal)``; an int is used for both."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                 for v in pair):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def conv_output_size(size, kernel, stride, padding, what="rows", layer="Conv2D"):
+    """Output length ``floor((size + 2*padding - kernel) / stride) + 1`` along one axis.
+
+    Raises a ValueError when the kernel is larger than the padded input, or
+    when the windows would stop short of the last *input* rows (or columns):
+    the last ``(size + 2*padding - kernel) % stride`` rows of the padded input
+    are never covered by a window, and when that remainder exceeds the padding
+    some real pixels would be dropped without a trace. PyTorch floors the size
+    and drops them; here that is an error, so a wrong stride or padding is
+    noticed. (A remainder that only cuts into the zero padding is harmless and
+    allowed, e.g. the usual 3x3, stride 2, padding 1 convolution on an even size.)
+    """
+    padded = size + 2 * padding
+    if kernel > padded:
+        raise ValueError(
+            f"{layer}: the kernel covers {kernel} {what} but the input has only {padded} "
+            f"{what} ({size} + 2*{padding} padding); use a smaller kernel or more padding")
+    span = padded - kernel
+    uncovered = span % stride                  # trailing rows of the padded input no window reaches
+    if uncovered > padding:
+        first = size - (uncovered - padding)   # first real row that is lost
+        lost = f"{what[:-1]} {first}" if first == size - 1 else f"{what} {first}..{size - 1}"
+        raise ValueError(
+            f"{layer}: with {size} {what}, padding {padding}, kernel {kernel} and stride {stride}, "
+            f"(size + 2*padding - kernel) = {span} is not a multiple of the stride, so {lost} "
+            f"of the input (counting from 0) would never be covered by a window and would be "
+            f"silently dropped (PyTorch floors the output size here; course_lib refuses). "
+            f"Change the padding or stride, or crop the input to {size - uncovered} {what}.")
+    return span // stride + 1
+
+
+def conv2d_naive(x, W, b=None, stride=1, padding=0):
+    """Reference 2-D cross-correlation written as loops over every output entry.
+
+    Args:
+        x: input of shape (N, C, H, W).
+        W: filters of shape (F, C, kh, kw).
+        b: bias of shape (F,) or None.
+        stride, padding: int or pair (vertical, horizontal), as PyTorch.
+    Returns:
+        out of shape (N, F, H_out, W_out) with
+        ``out[n, f, i, j] = b[f] + sum(W[f] * x_pad[n, :, i*sh:i*sh+kh, j*sw:j*sw+kw])``.
+
+    Slow (four nested Python loops); meant for reading and for testing ``Conv2D``.
+    """
+    xp = get_array_module(x, W)
+    sh, sw = _pair(stride, "stride", 1)
+    ph, pw = _pair(padding, "padding", 0)
+    N, C, H_in, W_in = x.shape
+    F, C_w, kh, kw = W.shape
+    if C != C_w:
+        raise ValueError(f"conv2d_naive: x has {C} channels but W expects {C_w}")
+    H_out = conv_output_size(H_in, kh, sh, ph, "rows", "conv2d_naive")
+    W_out = conv_output_size(W_in, kw, sw, pw, "columns", "conv2d_naive")
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = xp.zeros((N, F, H_out, W_out), dtype=xp.result_type(x, W))
+    for n in range(N):
+        for f in range(F):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x_pad[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    out[n, f, i, j] = xp.sum(window * W[f])
+            if b is not None:
+                out[n, f] += b[f]
+    return out
+
+
+def _init_weight(init, shape, rng):
+    """Draw a convolution kernel; fan-in/out use the (C_out, C_in, kh, kw) layout."""
+    fn = initialisers.get(init)
+    kwargs = {"layout": "out_in"} if "layout" in inspect.signature(fn).parameters else {}
+    return fn(shape, rng=rng, **kwargs)
+
+
+class Conv2D(Layer):
+    """2-D convolution layer (cross-correlation), as ``torch.nn.Conv2d``.
+
+    Shapes: ``x`` (N, C, H, W) with C = in_channels; ``W`` (F, C, kh, kw) with
+    F = out_channels; ``b`` (F,); ``out`` (N, F, H_out, W_out), where
+    ``H_out = floor((H + 2*ph - kh)/sh) + 1`` and likewise ``W_out``. Where
+    PyTorch's flooring would silently skip the last rows or columns of the
+    input, a ValueError names them instead (flooring that only skips zero
+    padding is allowed).
+
+    Forward (im2col): ``cols`` (C*kh*kw, N*H_out*W_out) holds every window as
+    a column, and ``out = W.reshape(F, -1) @ cols + b``. Backward, with
+    ``dout`` reshaped to (F, N*H_out*W_out)::
+
+        db    = dout.sum over (N, H_out, W_out)
+        dW    = dout @ cols.T                       (F, C*kh*kw)
+        dcols = W.reshape(F, -1).T @ dout           (C*kh*kw, N*H_out*W_out)
+        dx    = col2im(dcols): each column added back onto the window it came from
+
+    Args:
+        in_channels, out_channels: C and F.
+        kernel_size, stride, padding: int or pair (vertical, horizontal).
+            Padding adds zeros on both sides, as PyTorch.
+        bias: whether to learn ``b`` (it starts at 0).
+        init: name of a ``course_lib.init`` initialiser for ``W`` (default He
+            uniform, fans from the (F, C, kh, kw) layout: fan_in = C*kh*kw).
+        rng: ``numpy.random.Generator`` (default: seeded with 0).
+        dtype: parameter dtype (float32 for speed, float64 for gradient checks).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 init="he_uniform", rng=None, dtype=np.float32):
+        super().__init__()
+        if int(in_channels) < 1 or int(out_channels) < 1:
+            raise ValueError(f"Conv2D needs positive channel counts, got in_channels={in_channels}, "
+                             f"out_channels={out_channels}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = _pair(stride, "stride", 1)
+        self.padding = _pair(padding, "padding", 0)
+        rng = rng if rng is not None else np.random.default_rng(0)
+        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        self.W = Parameter(np.asarray(_init_weight(init, shape, rng), dtype=dtype), name="W")
+        self.b = Parameter(np.zeros(self.out_channels, dtype=dtype), name="b") if bias else None
+
+    def output_shape(self, input_shape):
+        """``(N, F, H_out, W_out)`` for an input of shape ``(N, C, H, W)`` (raises if invalid)."""
+        N, _, H_in, W_in = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return (N, self.out_channels,
+                conv_output_size(H_in, kh, sh, ph, "rows"),
+                conv_output_size(W_in, kw, sw, pw, "columns"))
+
+    def forward(self, x):
+        xp = check_input(x, 4, "Conv2D", "(N, C, H, W)")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2D expects {self.in_channels} input channels (W has shape "
+                f"{tuple(self.W.data.shape)}), but x has shape {tuple(x.shape)} with "
+                f"{x.shape[1]} channels along axis 1; is the input NCHW?")
+        N, C, H_in, W_in = x.shape
+        _, F, H_out, W_out = self.output_shape(x.shape)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+
+        # Channels first: with x_pad laid out as (C, N, H, W), every copy below
+        # and the matrix product work on (C, ...) and (F, ...) blocks.
+        x_pad = xp.zeros((C, N, H_in + 2 * ph, W_in + 2 * pw), dtype=x.dtype)
+        x_pad[:, :, ph:ph + H_in, pw:pw + W_in] = x.transpose(1, 0, 2, 3)
+
+        # im2col: cols[c, u, v, n, i, j] = x_pad[c, n, i*sh + u, j*sw + v]
+        cols = xp.empty((C, kh, kw, N, H_out, W_out), dtype=x.dtype)
+        for u in range(kh):
+            for v in range(kw):
+                cols[:, u, v] = x_pad[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw]
+        cols = cols.reshape(C * kh * kw, N * H_out * W_out)
+
+        out = self.W.data.reshape(F, -1) @ cols              # (F, N*H_out*W_out)
+        if self.b is not None:
+            out += self.b.data[:, None]
+        self.cache = (x.shape, cols)
+        return xp.ascontiguousarray(out.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3))
+
+    def backward(self, dout):
+        x_shape, cols = self.cache
+        xp = get_array_module(dout)
+        N, C, H_in, W_in = x_shape
+        _, F, H_out, W_out = dout.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+
+        dout = dout.transpose(1, 0, 2, 3).reshape(F, N * H_out * W_out)
+        if self.b is not None:
+            self.b.grad += dout.sum(axis=1)
+        self.W.grad += (dout @ cols.T).reshape(self.W.data.shape)
+        dcols = (self.W.data.reshape(F, -1).T @ dout).reshape(C, kh, kw, N, H_out, W_out)
+
+        # col2im: every column goes back onto its window; overlapping windows add up.
+        dx_pad = xp.zeros((C, N, H_in + 2 * ph, W_in + 2 * pw), dtype=dcols.dtype)
+        for u in range(kh):
+            for v in range(kw):
+                dx_pad[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw] += dcols[:, u, v]
+        return xp.ascontiguousarray(dx_pad[:, :, ph:ph + H_in, pw:pw + W_in].transpose(1, 0, 2, 3))
+
+    def __repr__(self):
+        return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.b is not None})")

@@ -1,0 +1,156 @@
+"""Batch normalisation (Ioffe & Szegedy, 2015), as PyTorch's ``BatchNorm1d`` and ``BatchNorm2d``.
+
+Each channel c is normalised with a mean and variance taken over every value
+of that channel in the batch (over N for (N, C) input; over N, H and W for
+(N, C, H, W) input), then scaled and shifted by learnable ``gamma`` and
+``beta``::
+
+    xhat = (x - mean) / sqrt(var + eps)          out = gamma * xhat + beta
+
+Training mode uses the batch's mean and *biased* variance (divide by n, the
+number of values per channel) and updates the running statistics as PyTorch
+does, with the *unbiased* variance (divide by n - 1)::
+
+    running_mean = (1 - momentum) * running_mean + momentum * mean
+    running_var  = (1 - momentum) * running_var  + momentum * var * n / (n - 1)
+
+Evaluation mode (``layer.eval()``) normalises with the running statistics
+instead, so a prediction does not depend on the other samples in the batch.
+
+Backward in training mode, where mean and var depend on x too, has the
+compact closed form (all sums over the n values of a channel)::
+
+    dbeta  = sum(dout)          dgamma = sum(dout * xhat)
+    dx     = gamma / (n * sqrt(var + eps)) * (n * dout - dbeta - xhat * dgamma)
+
+In evaluation mode the statistics are constants and ``dx = gamma * dout / sqrt(var + eps)``.
+"""
+
+import numpy as np
+
+from ..backend import asarray, get_array_module
+from ..parameter import Parameter
+from .base import Layer, check_input
+
+
+class _BatchNorm(Layer):
+    """Shared code. Subclasses say which input shapes they take; both work on a
+    (N, C, L) view of the input, with L = 1 for (N, C) and L = H*W for images."""
+
+    _expected = ""
+    _ndims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
+        super().__init__()
+        if int(num_features) < 1:
+            raise ValueError(f"{type(self).__name__} needs num_features >= 1, got {num_features}")
+        if not eps > 0:
+            raise ValueError(f"eps must be positive (it keeps 1/sqrt(var + eps) finite), got {eps}")
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"momentum must lie in [0, 1], got {momentum}")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.gamma = Parameter(np.ones(self.num_features, dtype=dtype), name="gamma")
+        self.beta = Parameter(np.zeros(self.num_features, dtype=dtype), name="beta")
+        # Buffers: state that is not trained but moves with the layer (see _move_buffers).
+        self.running_mean = np.zeros(self.num_features, dtype=dtype)
+        self.running_var = np.ones(self.num_features, dtype=dtype)
+
+    def _move_buffers(self, device):
+        self.running_mean = asarray(self.running_mean, device=device)
+        self.running_var = asarray(self.running_var, device=device)
+
+    def forward(self, x):
+        name = type(self).__name__
+        xp = check_input(x, self._ndims, name, self._expected, features=self.num_features,
+                         feature_axis=1)
+        N, C = x.shape[:2]
+        x3 = x.reshape(N, C, -1)                   # (N, C, L), a view for contiguous x
+        n = x3.shape[0] * x3.shape[2]              # values per channel
+        if self.training:
+            if n < 2:
+                raise ValueError(
+                    f"{name} in training mode needs more than 1 value per channel to compute a "
+                    f"variance, got input of shape {tuple(x.shape)}; use a batch of 2 or more "
+                    "samples, or call .eval() to use the running statistics")
+            mean = xp.einsum("ncl->c", x3) / n
+            xhat = x3 - mean[:, None]               # centred first: var = mean(xc^2) is exact
+            var = xp.einsum("ncl,ncl->c", xhat, xhat) / n
+            m = self.momentum
+            self.running_mean *= 1 - m
+            self.running_mean += m * mean
+            self.running_var *= 1 - m
+            self.running_var += (m * n / (n - 1)) * var
+        else:
+            mean, var = self.running_mean, self.running_var
+            xhat = x3 - mean[:, None]
+        inv_std = 1 / xp.sqrt(var + self.eps)
+        xhat *= inv_std[:, None]
+        out = xhat * self.gamma.data[:, None]
+        out += self.beta.data[:, None]
+        self.cache = (xhat, inv_std, self.training)
+        return out.reshape(x.shape)
+
+    def backward(self, dout):
+        xhat, inv_std, training = self.cache
+        xp = get_array_module(dout)
+        d3 = dout.reshape(xhat.shape)
+        n = xhat.shape[0] * xhat.shape[2]
+        dbeta = xp.einsum("ncl->c", d3)
+        dgamma = xp.einsum("ncl,ncl->c", d3, xhat)
+        self.beta.grad += dbeta
+        self.gamma.grad += dgamma
+        scale = self.gamma.data * inv_std           # gamma / sqrt(var + eps), per channel
+        dx = d3 * scale[:, None]
+        if training:
+            # dx = scale * (dout - dbeta/n - xhat * dgamma/n), with the two sums folded in
+            dx -= xhat * (scale * dgamma / n)[:, None]
+            dx -= (scale * dbeta / n)[:, None]
+        return dx.reshape(dout.shape)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}({self.num_features}, eps={self.eps}, "
+                f"momentum={self.momentum})")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) features (or (N, C, L) sequences), as ``torch.nn.BatchNorm1d``.
+
+    Shapes: ``x`` (N, C) -> ``out`` (N, C); ``gamma``, ``beta``,
+    ``running_mean``, ``running_var`` (C,). Statistics per feature over the
+    batch axis (and L). Training mode needs more than one value per feature:
+    a batch of one sample raises a ValueError, as PyTorch does.
+
+    ``out = gamma * (x - mean) / sqrt(var + eps) + beta``; see the module
+    docstring for the running statistics and the backward formula.
+
+    Args:
+        num_features: C.
+        eps: added to the variance before the square root.
+        momentum: weight of the new batch in the running statistics (PyTorch's 0.1).
+        dtype: parameter and buffer dtype.
+    """
+
+    _expected = "(N, C) or (N, C, L)"
+    _ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) feature maps, as ``torch.nn.BatchNorm2d``.
+
+    Shapes: ``x`` (N, C, H, W) -> ``out`` (N, C, H, W); ``gamma``, ``beta``,
+    ``running_mean``, ``running_var`` (C,). Each channel's statistics are
+    taken over its n = N*H*W values, so one image with H*W > 1 is a valid
+    training batch.
+
+    ``out = gamma * (x - mean) / sqrt(var + eps) + beta``; see the module
+    docstring for the running statistics and the backward formula.
+
+    Args:
+        num_features: C.
+        eps: added to the variance before the square root.
+        momentum: weight of the new batch in the running statistics (PyTorch's 0.1).
+        dtype: parameter and buffer dtype.
+    """
+
+    _expected = "(N, C, H, W)"
+    _ndims = (4,)
