@@ -260,6 +260,7 @@ torch_configs = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg", torch_configs)
 def test_against_pytorch(cfg):
     torch = pytest.importorskip("torch", reason="PyTorch is optional (the 'bench' extra)")
@@ -284,6 +285,7 @@ def test_against_pytorch(cfg):
     np.testing.assert_allclose(layer.b.grad, tb.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_against_pytorch_float32():
     torch = pytest.importorskip("torch", reason="PyTorch is optional (the 'bench' extra)")
     rng = np.random.default_rng(12)

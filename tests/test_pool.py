@@ -158,6 +158,7 @@ def test_wrong_rank_and_bad_hyperparameters():
 
 # ---------------------------------------------------------------- PyTorch as the oracle
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel, stride, size", [(2, None, (6, 8)), ((3, 2), (1, 2), (7, 8)),
                                                   (3, 2, (7, 9))])
 @pytest.mark.parametrize("kind", ["max", "avg"])
