@@ -36,7 +36,7 @@ class RunnerFailure(BaseException):
         """The status note, e.g. ``timeout in cell 12 (relu)``."""
         text = {"timeout": "timeout", "died": "kernel died", "memory": "memory limit",
                 "cpu": "CPU time limit", "protocol": "broken reply"}[self.kind]
-        return f"{text} in {where}" + (f" ({self.detail})" if self.detail else "")
+        return f"{text} in {where}" + (f": {self.detail}" if self.detail else "")
 
 
 class RunnerStartError(Exception):

@@ -128,7 +128,10 @@ def grade(chapter, submissions_dir, out_dir, *, course=None, workers=1, settings
 
 
 def _collect(report, student, func, *args):
-    error = func(*args)
+    try:
+        error = func(*args)
+    except Exception as exc:  # a worker process crashed: the student stays ungraded
+        error = f"grading crashed: {type(exc).__name__}: {exc}"
     if error:
         report.failed[student] = error
     else:

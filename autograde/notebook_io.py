@@ -259,11 +259,13 @@ def read_submission(path):
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise SubmissionError("invalid notebook: the file is not valid JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise SubmissionError("invalid notebook: no list of cells")
+    if not isinstance(data, dict):
+        raise SubmissionError("invalid notebook: the file is JSON but not a notebook")
     version = data.get("nbformat")
     if version != 4:
         raise SubmissionError(f"unsupported notebook format version {version!r} (expected 4)")
+    if not isinstance(data.get("cells"), list):
+        raise SubmissionError("invalid notebook: no list of cells")
     cells = []
     for cell in data["cells"]:
         if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):

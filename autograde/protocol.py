@@ -117,10 +117,10 @@ def encode(value, on_other, bounds=DEFAULT_BOUNDS):
     def enc_array(a):
         if a.dtype.kind not in "biufc" or a.dtype.fields is not None:
             return on_other(a)
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        a = np.asarray(a, dtype=a.dtype.newbyteorder("<"))
         if a.ndim > bounds.max_ndim:
             raise ProtocolError(f"array has {a.ndim} dimensions (at most {bounds.max_ndim})")
-        buffers.append(a.tobytes())
+        buffers.append(a.tobytes(order="C"))
         return {"a": [a.dtype.str, list(a.shape)]}
 
     tree = enc(value, 0)
@@ -184,10 +184,10 @@ def decode(tree, payload, on_handle, on_ref, bounds=DEFAULT_BOUNDS):
         if len(shape) > bounds.max_ndim or not all(type(n) is int and n >= 0 for n in shape):
             raise ProtocolError("malformed array shape in frame")
         dtype = np.dtype(dtype_str)
-        nbytes = dtype.itemsize
-        for n in shape:
+        nbytes = dtype.itemsize if 0 not in shape else 0
+        for n in shape if nbytes else ():
             nbytes *= n
-            if nbytes > len(payload):
+            if nbytes > len(payload):  # checked as it grows: no huge numbers, no allocation
                 raise ProtocolError("array is larger than the payload")
         start = cursor[0]
         if start + nbytes > len(payload):

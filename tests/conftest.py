@@ -1,0 +1,26 @@
+"""Shared pytest hooks.
+
+nbval: in a release notebook (``notebooks/<ch>/<ch>.ipynb``) the graded test
+cells fail on the ``NotImplementedError`` stubs, so they are marked as strict
+expected failures: each must fail, and no other cell may. ``test_notebooks.py``
+loads this file into its nbval runs with ``-p tests.conftest``.
+"""
+
+from pathlib import Path
+
+import pytest
+
+
+def _is_release_notebook(path):
+    path = Path(path)
+    return path.parent.parent.name == "notebooks" and path.stem == path.parent.name
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        cell = getattr(item, "cell", None)  # nbval's notebook cell items
+        if cell is None or not _is_release_notebook(item.path):
+            continue
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            item.add_marker(pytest.mark.xfail(
+                strict=True, reason="a graded test cell must fail on the release stubs"))

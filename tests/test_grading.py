@@ -1,0 +1,390 @@
+"""Grading round trips, and submissions that try to break or fool the grader.
+
+Each chapter (the fixture and every chapter in ``solutions/``) is graded once
+as a batch of submissions: the solution (full marks), the untouched release
+(zero), and for each exercise the release with only that answer cell solved
+(exactly the points of the test cells between that answer cell and the next).
+The fixture's batch also holds broken and hostile submissions.
+"""
+
+import copy
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograde.config import Course, GradingSettings
+from autograde.grade import grade
+from autograde.notebook_io import BEGIN_HIDDEN, END_HIDDEN, cell_text, load_chapter, read_json
+from autograde.results import CSV_COLUMNS, format_points
+
+FIXTURE = Course(Path(__file__).parent / "fixtures" / "course")
+REPO = Course()
+CHAPTERS = ([pytest.param(FIXTURE, ch, id=f"fixture-{ch}") for ch in FIXTURE.chapters()]
+            + [pytest.param(REPO, ch, id=ch) for ch in REPO.chapters()])
+
+pytestmark = pytest.mark.slow
+
+
+# ---------------------------------------------------------------------------
+# Building submissions
+
+
+def grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def set_answer(nb, gid, source):
+    for cell in nb["cells"]:
+        if grade_id(cell) == gid:
+            cell["source"] = source
+            return nb
+    raise KeyError(gid)
+
+
+def answers(nb):
+    return {grade_id(c): cell_text(c["source"]) for c in nb["cells"]
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+
+
+def write(folder, student, chapter, content):
+    path = folder / student / f"{chapter}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, (dict, list)):
+        content = json.dumps(content, indent=1)
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def round_trip_submissions(course, chapter, folder):
+    """solution, release and one only_<grade_id> per exercise; returns the chapter."""
+    source = read_json(course.source_notebook(chapter))
+    released = read_json(course.release_notebook(chapter))
+    write(folder, "solution", chapter, source)
+    write(folder, "release", chapter, released)
+    for gid, text in answers(source).items():
+        write(folder, f"only_{gid}", chapter, set_answer(copy.deepcopy(released), gid, text))
+    return load_chapter(course.source_notebook(chapter), course.release_notebook(chapter), chapter)
+
+
+def hostile_submissions(folder):
+    """The fixture's broken, tampered and hostile submissions: {student: expectation}."""
+    source = read_json(FIXTURE.source_notebook("toy"))
+    released = read_json(FIXTURE.release_notebook("toy"))
+    solved = answers(source)
+
+    def solution_with(**replaced):
+        nb = copy.deepcopy(released)
+        for gid, text in solved.items():
+            set_answer(nb, gid, replaced.get(gid, text))
+        return nb
+
+    expect = {}
+    write(folder, "broken_json", "toy", '{"cells": [')
+    expect["broken_json"] = (0, "invalid notebook: the file is not valid JSON")
+    write(folder, "empty_file", "toy", "")
+    expect["empty_file"] = (0, "empty notebook file")
+    write(folder, "no_notebook", "other", released)
+    expect["no_notebook"] = (0, "missing notebook toy.ipynb (found: other.ipynb)")
+    write(folder, "version_3", "toy", {"nbformat": 3, "nbformat_minor": 0, "worksheets": []})
+    expect["version_3"] = (0, "unsupported notebook format version 3 (expected 4)")
+    other = copy.deepcopy(released)
+    for cell in other["cells"]:
+        if grade_id(cell):
+            cell["metadata"]["nbgrader"]["grade_id"] = "other_" + grade_id(cell)
+    write(folder, "wrong_chapter", "toy", other)
+    expect["wrong_chapter"] = (0, "wrong chapter: no answer cell of toy found")
+
+    nb = solution_with()
+    cells = nb["cells"]
+    by_gid = {grade_id(c): c for c in cells}
+    by_gid["test_relu"]["source"] = "pass\n"
+    by_gid["test_relu"]["metadata"]["nbgrader"]["points"] = 100
+    cells.remove(by_gid["test_softmax_shape"])
+    cells.append(copy.deepcopy(by_gid["test_running_mean"]))
+    for cell in cells:
+        cell.setdefault("metadata", {})["tags"] = ["raises-exception"]
+    nb["metadata"]["kernelspec"] = {"name": "evil", "display_name": "evil", "language": "python"}
+    write(folder, "tampered", "toy", nb)
+    expect["tampered"] = (6, "tampered cells restored: test_relu; deleted cells restored: "
+                             "test_softmax_shape; duplicated cells ignored: test_running_mean")
+
+    nb = solution_with(relu=solved["relu"] + "\nwhile True:\n    pass\n")
+    write(folder, "infinite_loop", "toy", nb)
+    expect["infinite_loop"] = (5, "timeout in cell 4 (relu)")
+
+    nb = solution_with(softmax="import os\n\ndef softmax(z):\n    os._exit(3)\n")
+    write(folder, "kills_itself", "toy", nb)
+    expect["kills_itself"] = (3, "kernel died in cell 8 (test_softmax_shape): exit code 3; "
+                                 "kernel died in cell 9 (test_softmax_values): exit code 3")
+
+    nb = solution_with(relu="def relu(x):\n    return np.maximum(x, 0) if x.shape == (3,) else x\n")
+    write(folder, "hidden_fail", "toy", nb)
+    expect["hidden_fail"] = (5, "ok")
+
+    liar = ("class Liar:\n    def __eq__(self, other):\n        return True\n"
+            "    def __bool__(self):\n        return True\n"
+            "    def __array__(self, *args, **kwargs):\n        return np.array([0.0, 0.0, 2.0])\n\n"
+            "def relu(x):\n    return Liar()\n")
+    write(folder, "liar", "toy", solution_with(relu=liar))
+    expect["liar"] = (5, "ok")
+
+    patch = ("import course_lib.checks\n"
+             "course_lib.checks.check_close = lambda *args, **kwargs: None\n"
+             "def relu(x):\n    return x\n")
+    write(folder, "monkeypatch", "toy", solution_with(relu=patch))
+    expect["monkeypatch"] = (5, "ok")
+
+    spy = ("import os\n\ndef relu(x):\n"
+           "    assert os.environ.get('COURSE_GRADING_SECRET') is None\n"
+           f"    assert not os.path.exists({str(FIXTURE.source_dir)!r})\n"
+           "    return np.maximum(x, 0)\n")
+    write(folder, "spy", "toy", solution_with(relu=spy))
+    expect["spy"] = (6, "ok")
+
+    nb = solution_with(relu="def relu(x):\n    return positive_part(x)\n")
+    position = next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == "relu")
+    for i, text in enumerate(["def positive_part(x):\n    return np.maximum(x, 0)\n",
+                              "check_close = lambda *args, **kwargs: None\n"]):
+        nb["cells"].insert(position + i, {"cell_type": "code", "execution_count": None,
+                                          "id": f"added-{i}", "metadata": {}, "outputs": [],
+                                          "source": text})
+    write(folder, "added_cells", "toy", nb)
+    expect["added_cells"] = (6, "ok")
+
+    nb = solution_with(relu="%%time\n" + solved["relu"])
+    nb["nbformat_minor"] = 4
+    for cell in nb["cells"]:
+        cell.pop("id", None)
+    write(folder, "magic_no_ids", "toy", nb)
+    expect["magic_no_ids"] = (6, "ok")
+
+    nb = solution_with(relu=solved["relu"] + "\nhuge = np.ones(2**40)\n")
+    write(folder, "memory", "toy", nb)
+    expect["memory"] = (6, "memory limit in cell 4 (relu)")
+
+    nb = solution_with(relu=solved["relu"] + "\nprint('x' * 10**7)\n")
+    write(folder, "flood", "toy", nb)
+    expect["flood"] = (6, "ok")
+    return expect
+
+
+# ---------------------------------------------------------------------------
+# One graded batch per chapter, shared by the tests of this module
+
+
+class Batch:
+    def __init__(self, course, chapter, root):
+        self.course, self.chapter = course, chapter
+        self.submissions = root / "submissions"
+        self.out = root / "out"
+        self.state = root / "state"
+        self.chap = round_trip_submissions(course, chapter, self.submissions)
+        self.expect = hostile_submissions(self.submissions) if course is FIXTURE else {}
+        self.hashes_before = file_hashes(self.submissions)
+        # Short cell limit for the fixture's infinite loop; generous limits for real chapters.
+        self.settings = GradingSettings(cell_timeout=10.0) if course is FIXTURE else GradingSettings()
+        self.report = self.run()
+        self.csv_bytes = (self.out / "grades.csv").read_bytes()
+        self.rows = {r["student_id"]: r for r in csv.DictReader(self.csv_bytes.decode().splitlines())}
+
+    def run(self):
+        course = Course(self.course.root, state=self.state)
+        return grade(self.chapter, self.submissions, self.out, course=course, workers=2,
+                     settings=self.settings, progress=False)
+
+    def result(self, student):
+        return json.loads((self.out / "results" / f"{student}.json").read_text())
+
+    def feedback(self, student):
+        return (self.out / "feedback" / student / f"{self.chapter}.html").read_text()
+
+
+def file_hashes(folder):
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def batches(tmp_path_factory):
+    cache = {}
+
+    def get(course, chapter):
+        key = (course.root, chapter)
+        if key not in cache:
+            cache[key] = Batch(course, chapter, tmp_path_factory.mktemp(chapter))
+        return cache[key]
+
+    return get
+
+
+def hidden_lines(course, chapter):
+    """Lines that occur only inside the hidden tests of the chapter's source."""
+    inside, outside = set(), set()
+    for cell in read_json(course.source_notebook(chapter))["cells"]:
+        hidden = False
+        for line in cell_text(cell["source"]).splitlines():
+            marker = line.strip()
+            if marker in (BEGIN_HIDDEN, END_HIDDEN):
+                hidden = marker == BEGIN_HIDDEN
+            elif marker:
+                (inside if hidden else outside).add(marker)
+    return {line for line in inside - outside if len(line) > 3}
+
+
+# ---------------------------------------------------------------------------
+# Round trips, on every chapter
+
+
+@pytest.mark.parametrize("course, chapter", CHAPTERS)
+def test_solution_gets_full_marks(batches, course, chapter):
+    batch = batches(course, chapter)
+    row = batch.rows["solution"]
+    assert row["status"] == "ok", batch.result("solution")
+    assert row["score"] == row["max_score"] == format_points(batch.chap.max_score), \
+        [t for t in batch.result("solution")["tests"] if not t["passed"]]
+
+
+@pytest.mark.parametrize("course, chapter", CHAPTERS)
+def test_untouched_release_gets_zero(batches, course, chapter):
+    batch = batches(course, chapter)
+    assert batch.rows["release"]["score"] == "0", \
+        [t["grade_id"] for t in batch.result("release")["tests"] if t["passed"]]
+    assert batch.rows["release"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("course, chapter", CHAPTERS)
+def test_one_solved_exercise_gets_exactly_its_points(batches, course, chapter):
+    batch = batches(course, chapter)
+    for answer in batch.chap.answers():
+        student = f"only_{answer.grade_id}"
+        expected = sum(t.points for t in batch.chap.tests_of(answer.grade_id))
+        got = {t["grade_id"]: t["points"] for t in batch.result(student)["tests"] if t["passed"]}
+        assert float(batch.rows[student]["score"]) == expected, \
+            f"{student}: expected {expected} points from " \
+            f"{[t.grade_id for t in batch.chap.tests_of(answer.grade_id)]}, got {got}"
+
+
+@pytest.mark.parametrize("course, chapter", CHAPTERS)
+def test_feedback_exists_and_shows_no_hidden_test(batches, course, chapter):
+    batch = batches(course, chapter)
+    secret = hidden_lines(course, chapter)
+    for student in batch.rows:
+        page = batch.feedback(student)
+        assert batch.chapter in page
+        leaked = [line for line in secret if line in page]
+        assert not leaked, f"{student}'s feedback shows hidden lines: {leaked[:3]}"
+
+
+@pytest.mark.parametrize("course, chapter", CHAPTERS)
+def test_grades_csv_has_exactly_the_documented_columns(batches, course, chapter):
+    batch = batches(course, chapter)
+    lines = batch.csv_bytes.decode().splitlines()
+    assert lines[0] == ",".join(CSV_COLUMNS)
+    assert sorted(batch.rows) == list(batch.rows) == sorted(p.name for p in
+                                                           batch.submissions.iterdir())
+    assert all(r["assignment"] == chapter for r in batch.rows.values())
+    assert not batch.report.failed
+
+
+@pytest.mark.parametrize("course, chapter", CHAPTERS)
+def test_submissions_are_never_modified(batches, course, chapter):
+    batch = batches(course, chapter)
+    assert file_hashes(batch.submissions) == batch.hashes_before
+
+
+# ---------------------------------------------------------------------------
+# Broken and hostile submissions (fixture chapter)
+
+
+HOSTILE = ["broken_json", "empty_file", "no_notebook", "version_3", "wrong_chapter", "tampered",
+           "infinite_loop", "kills_itself", "hidden_fail", "liar", "monkeypatch", "spy",
+           "added_cells", "magic_no_ids", "memory", "flood"]
+
+
+@pytest.mark.parametrize("student", HOSTILE)
+def test_hostile_submission(batches, student):
+    batch = batches(FIXTURE, "toy")
+    score, status = batch.expect[student]
+    row = batch.rows[student]
+    assert (row["score"], row["status"]) == (format_points(score), status), batch.result(student)
+
+
+def test_hidden_failure_message_names_only_the_exception_type(batches):
+    batch = batches(FIXTURE, "toy")
+    test = next(t for t in batch.result("hidden_fail")["tests"] if t["grade_id"] == "test_relu")
+    assert test["message"] == "a hidden test failed (AssertionError)"
+    assert "a hidden test failed (AssertionError)" in batch.feedback("hidden_fail")
+
+
+def test_visible_failure_message_is_shown(batches):
+    batch = batches(FIXTURE, "toy")
+    test = next(t for t in batch.result("monkeypatch")["tests"] if t["grade_id"] == "test_relu")
+    assert test["message"].startswith("AssertionError: relu([-1, 0, 2]) is wrong at index (0,)")
+
+
+def test_feedback_escapes_student_output_and_caps_it(batches):
+    batch = batches(FIXTURE, "toy")
+    assert len(batch.feedback("flood")) < 1_000_000
+    assert "[output truncated]" in batch.feedback("flood")
+
+
+def test_grader_skip_cells_do_not_run(batches):
+    batch = batches(FIXTURE, "toy")
+    page = batch.feedback("solution")
+    assert "not run while grading (grader-skip)" in page
+    assert "a slow demo ran</pre>" not in page
+
+
+def test_rerun_skips_everyone_and_writes_identical_csv(batches):
+    batch = batches(FIXTURE, "toy")
+    again = batch.run()
+    assert again.graded == [] and sorted(again.skipped) == sorted(batch.rows)
+    assert (batch.out / "grades.csv").read_bytes() == batch.csv_bytes
+
+
+def test_regrading_gives_identical_results(batches):
+    batch = batches(FIXTURE, "toy")
+    before = (batch.out / "results" / "hidden_fail.json").read_bytes()
+    (batch.out / "results" / "hidden_fail.json").unlink()
+    again = batch.run()
+    assert again.graded == ["hidden_fail"]
+    assert (batch.out / "results" / "hidden_fail.json").read_bytes() == before
+    assert (batch.out / "grades.csv").read_bytes() == batch.csv_bytes
+
+
+# ---------------------------------------------------------------------------
+# The command line
+
+
+def run_cli(*args, state):
+    return subprocess.run([sys.executable, "-m", "autograde", "--course-root", str(FIXTURE.root),
+                           "--state", str(state), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_grades_a_broken_batch_and_exits_zero(tmp_path):
+    write(tmp_path / "subs", "alice", "toy", "not json")
+    (tmp_path / "subs" / "bob").mkdir()
+    proc = run_cli("grade", "toy", tmp_path / "subs", "--out", tmp_path / "out",
+                   "--workers", "2", state=tmp_path / "state")
+    assert proc.returncode == 0, proc.stderr
+    assert "grading toy" in proc.stderr  # the progress bar
+    assert (tmp_path / "out" / "grades.csv").read_text().splitlines() == [
+        "student_id,assignment,score,max_score,status",
+        "alice,toy,0,6,invalid notebook: the file is not valid JSON",
+        "bob,toy,0,6,missing notebook toy.ipynb"]
+    assert (tmp_path / "out" / "feedback" / "bob" / "toy.html").is_file()
+
+
+@pytest.mark.parametrize("chapter, folder", [("no_such_chapter", "subs"), ("toy", "missing")])
+def test_cli_fails_when_grading_cannot_run(tmp_path, chapter, folder):
+    (tmp_path / "subs").mkdir()
+    proc = run_cli("grade", chapter, tmp_path / folder, "--out", tmp_path / "out",
+                   state=tmp_path / "state")
+    assert proc.returncode == 2
+    assert "grading failed" in proc.stderr
