@@ -135,7 +135,16 @@ class Judge:
         self.deadline = deadline
         try:
             namespace = {"__name__": "__main__", "__builtins__": builtins}
-            namespace.update(self.ask({"op": "get"}, self.answer_names))
+            # The student's process can forge or break this reply: accept only
+            # a dict, and only the names asked for.
+            try:
+                values = self.ask({"op": "get"}, self.answer_names)
+            except Exception as exc:
+                return Verdict(False, "the notebook's answers could not be read ("
+                               f"{_type_name(exc)})")
+            if not isinstance(values, dict):
+                raise RunnerFailure("protocol", "unexpected reply to get")
+            namespace.update({n: values[n] for n in self.answer_names if n in values})
             for hidden, code in split_hidden(source):
                 try:
                     _run_part(code, namespace, deadline)
