@@ -6,7 +6,9 @@
 For each workload both libraries run alternately (one call of each per
 round), so a disturbance on a busy machine hits both alike; the table shows
 the median and the best time of each and the ratio course_lib / PyTorch
-(below 1: course_lib is faster). Both are limited to the same number of
+(below 1: course_lib is faster). Targets are judged on the ratio of the best
+times, the cost of the work itself: on a quiet machine median and best agree,
+on a busy one the median mostly measures the other programs. Both are limited to the same number of
 threads: ``torch.set_num_threads`` for PyTorch, ``threadpoolctl`` for the BLAS
 behind NumPy (NumPy's own element-wise code always runs on one thread).
 
@@ -204,6 +206,27 @@ def blas_description():
     return ", ".join(parts) or "none found"
 
 
+def openblas_hint():
+    """A note when OpenBLAS runs its AVX2 (Haswell) kernels on a CPU that has AVX-512.
+
+    OpenBLAS picks its kernels from the CPU model it recognises; on processors
+    newer than the library it may fall back to AVX2 code, which halves the
+    speed of every matrix product. ``OPENBLAS_CORETYPE`` overrides the choice.
+    """
+    if threadpool_info is None:
+        return None
+    archs = {i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"}
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return None
+    if "Haswell" in archs and "avx512f" in flags:
+        return ("note: this CPU has AVX-512 but OpenBLAS uses its Haswell (AVX2) kernels; "
+                "OPENBLAS_CORETYPE=SkylakeX before starting Python lets it use AVX-512 "
+                "(PyTorch's oneDNN already does)")
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -221,6 +244,9 @@ def main():
     print(f"Python {platform.python_version()}, NumPy {np.__version__} with BLAS: {blas_description()}")
     print(f"PyTorch {torch.__version__}; {platform.machine()} CPU; float32 throughout; "
           f"{args.repeat} alternating rounds per workload")
+    hint = openblas_hint()
+    if hint:
+        print(hint)
     results = []
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -234,14 +260,14 @@ def main():
             med_o, med_t = statistics.median(t_ours), statistics.median(t_theirs)
             best_o, best_t = min(t_ours), min(t_theirs)
             ratio_med, ratio_best = med_o / med_t, best_o / best_t
-            verdict = "" if target is None else (f"{target:4.1f} " + ("ok" if ratio_med <= target else "MISSED"))
+            verdict = "" if target is None else (f"{target:4.1f} " + ("ok" if ratio_best <= target else "MISSED"))
             print(f"{name:44s} {med_o * 1e3:9.3f} {best_o * 1e3:8.3f} {med_t * 1e3:9.3f} "
                   f"{best_t * 1e3:8.3f} {ratio_med:6.2f} {ratio_best:5.2f}  {verdict}")
-            results.append((threads, name, ratio_med, target))
+            results.append((threads, name, ratio_best, target))
         if limits is not None:
             limits.restore_original_limits()
     missed = [(t, n, r, g) for t, n, r, g in results if g is not None and r > g]
-    print("\nAll targets met (median ratios)." if not missed else
+    print("\nAll targets met (ratios of the best times)." if not missed else
           "\nMissed: " + "; ".join(f"{n} at {t} thread(s): {r:.2f} > {g}" for t, n, r, g in missed))
     return 0
 

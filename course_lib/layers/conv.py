@@ -35,6 +35,7 @@ from .. import init as initialisers
 from ..backend import get_array_module
 from ..parameter import Parameter
 from .base import Layer, check_input
+from .workspace import Workspace
 
 
 def _pair(value, name, minimum):
@@ -166,7 +167,7 @@ class Conv2D(Layer):
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.W = Parameter(np.asarray(_init_weight(init, shape, rng), dtype=dtype), name="W")
         self.b = Parameter(np.zeros(self.out_channels, dtype=dtype), name="b") if bias else None
-        self._buffers = {}                   # scratch arrays reused between calls, see _scratch
+        self._work = Workspace()             # intermediate arrays reused between calls
 
     def output_shape(self, input_shape):
         """``(N, F, H_out, W_out)`` for an input of shape ``(N, C, H, W)`` (raises if invalid)."""
@@ -190,22 +191,22 @@ class Conv2D(Layer):
         # Channels first: with x_pad laid out as (C, N, H, W), the copies below
         # and the matrix product work on whole (C, ...) and (F, ...) blocks.
         if ph or pw:
-            # The border is zeroed once, when the scratch array is made; each
-            # call only overwrites the interior.
-            x_pad = self._scratch("x_pad", (C, N, H_in + 2 * ph, W_in + 2 * pw), x.dtype, xp)
+            # The border is zeroed once, when the work array is made; each call
+            # only overwrites the interior.
+            x_pad = self._work.get("x_pad", (C, N, H_in + 2 * ph, W_in + 2 * pw), x.dtype, xp)
             x_pad[:, :, ph:ph + H_in, pw:pw + W_in] = x.transpose(1, 0, 2, 3)
         else:
             x_pad = x.transpose(1, 0, 2, 3)
 
         # im2col: cols[c, u, v, n, i, j] = x_pad[c, n, i*sh + u, j*sw + v]
-        cols = self._scratch("cols", (C, kh, kw, N, H_out, W_out), x.dtype, xp)
+        cols = self._work.get("cols", (C, kh, kw, N, H_out, W_out), x.dtype, xp)
         for u in range(kh):
             for v in range(kw):
                 cols[:, u, v] = x_pad[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw]
         cols = cols.reshape(C * kh * kw, N * H_out * W_out)
 
         W2 = self.W.data.reshape(F, -1)
-        out2 = self._scratch("out", (F, N * H_out * W_out), xp.result_type(W2, cols), xp)
+        out2 = self._work.get("out", (F, N * H_out * W_out), xp.result_type(W2, cols), xp)
         xp.matmul(W2, cols, out=out2)                         # (F, N*H_out*W_out)
         self.cache = (x.shape, cols)
         # Back to (N, F, H_out, W_out) in a new array, adding the bias on the way.
@@ -224,36 +225,24 @@ class Conv2D(Layer):
         _, F, H_out, W_out = dout.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
 
-        dout2 = self._scratch("dout", (F, N * H_out * W_out), dout.dtype, xp)
+        dout2 = self._work.get("dout", (F, N * H_out * W_out), dout.dtype, xp)
         dout2.reshape(F, N, H_out, W_out)[...] = dout.transpose(1, 0, 2, 3)
         if self.b is not None:
             self.b.grad += dout2.sum(axis=1)
         self.W.grad += (dout2 @ cols.T).reshape(self.W.data.shape)
         W2 = self.W.data.reshape(F, -1)
-        dcols = self._scratch("dcols", (C * kh * kw, N * H_out * W_out),
+        dcols = self._work.get("dcols", (C * kh * kw, N * H_out * W_out),
                               xp.result_type(W2, dout2), xp)
         xp.matmul(W2.T, dout2, out=dcols)
         dcols = dcols.reshape(C, kh, kw, N, H_out, W_out)
 
         # col2im: every column goes back onto its window; overlapping windows add up.
-        dx_pad = self._scratch("dx_pad", (C, N, H_in + 2 * ph, W_in + 2 * pw), dcols.dtype, xp)
+        dx_pad = self._work.get("dx_pad", (C, N, H_in + 2 * ph, W_in + 2 * pw), dcols.dtype, xp)
         dx_pad[...] = 0
         for u in range(kh):
             for v in range(kw):
                 dx_pad[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw] += dcols[:, u, v]
         return xp.ascontiguousarray(dx_pad[:, :, ph:ph + H_in, pw:pw + W_in].transpose(1, 0, 2, 3))
-
-    def _scratch(self, name, shape, dtype, xp):
-        """A work array kept between calls (zeros when first made).
-
-        Fresh arrays of a few MB cost the operating system a page fault per 4 kB
-        page on first touch, which can take longer than the arithmetic; the
-        scratch arrays are reused as long as shape, dtype and device stay the same.
-        """
-        buf = self._buffers.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype or get_array_module(buf) is not xp:
-            buf = self._buffers[name] = xp.zeros(shape, dtype=dtype)
-        return buf
 
     def __repr__(self):
         return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

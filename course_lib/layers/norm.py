@@ -31,6 +31,7 @@ import numpy as np
 from ..backend import asarray, get_array_module
 from ..parameter import Parameter
 from .base import Layer, check_input
+from .workspace import Workspace
 
 
 class _BatchNorm(Layer):
@@ -54,6 +55,7 @@ class _BatchNorm(Layer):
         # Buffers: state that is not trained but moves with the layer (see _move_buffers).
         self.running_mean = np.zeros(self.num_features, dtype=dtype)
         self.running_var = np.ones(self.num_features, dtype=dtype)
+        self._work = Workspace()                   # the centred input, reused between calls
 
     def _move_buffers(self, device):
         self.running_mean = asarray(self.running_mean, device=device)
@@ -66,6 +68,7 @@ class _BatchNorm(Layer):
         N, C = x.shape[:2]
         x3 = x.reshape(N, C, -1)                   # (N, C, L), a view for contiguous x
         n = x3.shape[0] * x3.shape[2]              # values per channel
+        xc = self._work.get("xc", x3.shape, xp.result_type(x, self.running_mean), xp)
         if self.training:
             if n < 2:
                 raise ValueError(
@@ -73,8 +76,8 @@ class _BatchNorm(Layer):
                     f"variance, got input of shape {tuple(x.shape)}; use a batch of 2 or more "
                     "samples, or call .eval() to use the running statistics")
             mean = xp.einsum("ncl->c", x3) / n
-            xhat = x3 - mean[:, None]               # centred first: var = mean(xc^2) is exact
-            var = xp.einsum("ncl,ncl->c", xhat, xhat) / n
+            xp.subtract(x3, mean[:, None], out=xc)  # centred first: var = mean(xc^2) loses no digits
+            var = xp.einsum("ncl,ncl->c", xc, xc) / n
             m = self.momentum
             self.running_mean *= 1 - m
             self.running_mean += m * mean
@@ -82,28 +85,30 @@ class _BatchNorm(Layer):
             self.running_var += (m * n / (n - 1)) * var
         else:
             mean, var = self.running_mean, self.running_var
-            xhat = x3 - mean[:, None]
+            xp.subtract(x3, mean[:, None], out=xc)
         inv_std = 1 / xp.sqrt(var + self.eps)
-        xhat *= inv_std[:, None]
-        out = xhat * self.gamma.data[:, None]
+        scale = self.gamma.data * inv_std          # out = gamma * xc * inv_std + beta
+        out = xc * scale[:, None]
         out += self.beta.data[:, None]
-        self.cache = (xhat, inv_std, self.training)
+        self.cache = (xc, inv_std, self.training)
         return out.reshape(x.shape)
 
     def backward(self, dout):
-        xhat, inv_std, training = self.cache
+        xc, inv_std, training = self.cache         # xhat = xc * inv_std
         xp = get_array_module(dout)
-        d3 = dout.reshape(xhat.shape)
-        n = xhat.shape[0] * xhat.shape[2]
+        d3 = dout.reshape(xc.shape)
+        n = xc.shape[0] * xc.shape[2]
         dbeta = xp.einsum("ncl->c", d3)
-        dgamma = xp.einsum("ncl,ncl->c", d3, xhat)
+        dgamma = xp.einsum("ncl,ncl->c", d3, xc) * inv_std      # sum(dout * xhat)
         self.beta.grad += dbeta
         self.gamma.grad += dgamma
-        scale = self.gamma.data * inv_std           # gamma / sqrt(var + eps), per channel
+        scale = self.gamma.data * inv_std
         dx = d3 * scale[:, None]
         if training:
-            # dx = scale * (dout - dbeta/n - xhat * dgamma/n), with the two sums folded in
-            dx -= xhat * (scale * dgamma / n)[:, None]
+            # dx = scale * (dout - dbeta/n - xhat * dgamma/n), without a temporary per term
+            tmp = self._work.get("tmp", xc.shape, xp.result_type(dx, xc), xp)
+            xp.multiply(xc, (scale * inv_std * dgamma / n)[:, None], out=tmp)
+            dx -= tmp
             dx -= (scale * dbeta / n)[:, None]
         return dx.reshape(dout.shape)
 
