@@ -7,8 +7,9 @@ here carries over.
 
 from .parameter import Parameter
 from .backend import get_array_module, to_numpy, asarray, set_device, get_device
+from .word2vec import Word2Vec
 
 __version__ = "0.1.0"
 
 __all__ = ["Parameter", "get_array_module", "to_numpy", "asarray", "set_device",
-           "get_device", "__version__"]
+           "get_device", "Word2Vec", "__version__"]

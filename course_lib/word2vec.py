@@ -517,6 +517,10 @@ class Word2Vec:
                 raw_done = np.append(to_numpy(xp.flatnonzero(kept)), T) + epoch * T
                 self._train_epoch(ids[kept], sentence_ids[kept], raw_done, total,
                                   sampler, rng, bar)
+                if not bool(xp.isfinite(self.W).all()):
+                    raise FloatingPointError(
+                        f"training diverged in epoch {epoch + 1} (the embeddings hold inf or "
+                        "NaN): lower lr or batch_size, or set max_updates")
         self.words_per_second = total / (time.perf_counter() - start_time)
         return self
 
@@ -664,9 +668,6 @@ class KeyedVectorsAdapter:
     def __init__(self, keyed_vectors):
         self.kv = keyed_vectors
 
-    def __contains__(self, word):
-        return word in self.kv.key_to_index
-
     def similarity(self, a, b):
         return float(self.kv.similarity(a, b))
 
@@ -699,16 +700,21 @@ def evaluate(model, eval_set=None, k=5):
     eval_set = eval_set or load_eval_set()
     pairs, analogies = eval_set["pairs"], eval_set["analogies"]
     seconds = [b for _, b in pairs]
+
+    def similarity(a, b):
+        try:
+            return float(model.similarity(a, b))
+        except KeyError:          # a word the model does not know
+            return -np.inf
+
     ranks = []
     for i, (a, b) in enumerate(pairs):
-        candidates = [b] + [w for j, w in enumerate(seconds) if j != i and w not in (a, b)]
-        try:
-            scores = [model.similarity(a, w) if w in model else -np.inf for w in candidates]
-            rank = 1 + sum(s > scores[0] for s in scores[1:]) if np.isfinite(scores[0]) \
-                else len(candidates)
-        except KeyError:
-            rank = len(candidates)
-        ranks.append(rank)
+        distractors = [w for j, w in enumerate(seconds) if j != i and w not in (a, b)]
+        target = similarity(a, b)
+        if np.isfinite(target):
+            ranks.append(1 + sum(similarity(a, w) > target for w in distractors))
+        else:
+            ranks.append(1 + len(distractors))
     hits1 = hitsk = 0
     for a, b, c, d in analogies:
         try:
