@@ -56,6 +56,58 @@ def train_course_lib(sentences, epochs, seed, device="cpu", sg=True):
     return model, model.words_per_second
 
 
+def scatter_add_methods(V=7000, D=100, P=2048, K=5, repeats=5):
+    """Time the ways NumPy can add the output-vector updates of one batch into W.
+
+    ``W[t[p, k]] += c[p, k] * x[p]`` for P pairs with K+1 targets each, the
+    targets drawn Zipf-like as in text. Prints milliseconds per batch.
+    """
+    import scipy.sparse as sp
+
+    from course_lib.word2vec import scatter_add_rows
+
+    rng = np.random.default_rng(0)
+    probs = 1.0 / np.arange(1, V + 1) ** 0.75
+    t = rng.choice(V, size=(P, K + 1), p=probs / probs.sum())
+    c = rng.normal(size=(P, K + 1)).astype(np.float32)
+    x = rng.normal(size=(P, D)).astype(np.float32)
+    W = np.zeros((V, D), dtype=np.float32)
+    flat, pair = t.reshape(-1), np.repeat(np.arange(P), K + 1)
+
+    def add_at():
+        np.add.at(W, flat, (c[:, :, None] * x[:, None, :]).reshape(-1, D))
+
+    def sort_reduceat():
+        order = np.argsort(flat, kind="stable")
+        keys = flat[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        rows = (c.reshape(-1)[order, None] * x[pair[order]])
+        W[keys[starts]] += np.add.reduceat(rows, starts, axis=0)
+
+    def bincount_columns():
+        rows = (c[:, :, None] * x[:, None, :]).reshape(-1, D)
+        W[:] += np.stack([np.bincount(flat, rows[:, j], V) for j in range(D)], axis=1)
+
+    def sparse_product():
+        M = sp.csr_matrix((c.reshape(-1), flat, np.arange(0, P * (K + 1) + 1, K + 1)),
+                          shape=(P, V))
+        W[:] += M.T @ x
+
+    def course_lib_scatter():
+        scatter_add_rows(W, flat, x, cols=pair, coef=c)
+
+    print(f"scatter-add of one batch ({P} pairs x {K + 1} targets, D={D}, V={V}), ms:")
+    for name, f in [("np.add.at", add_at), ("sort + np.add.reduceat", sort_reduceat),
+                    ("np.bincount per column", bincount_columns),
+                    ("sparse product, all rows", sparse_product),
+                    ("scatter_add_rows (sparse, used rows)", course_lib_scatter)]:
+        f()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            f()
+        print(f"  {name:38s} {(time.perf_counter() - start) / repeats * 1e3:8.2f}")
+
+
 def summary(scores):
     keys = ("pair_mean_rank", "pair_accuracy", "analogy_acc@1", "analogy_acc@5")
     return "  ".join(f"{k} {np.mean([s[k] for s in scores]):.3f}" for k in keys)
@@ -68,6 +120,7 @@ def main():
     parser.add_argument("--cbow", action="store_true", help="also compare CBOW")
     parser.add_argument("--skip-gpu", action="store_true")
     args = parser.parse_args()
+    scatter_add_methods()
 
     try:
         import gensim

@@ -425,7 +425,9 @@ class Word2Vec:
         epochs: passes over the corpus.
         seed: seeds the initialisation, subsampling, windows and negatives.
         batch_size: center words per SGD step (skip-gram makes about four
-            pairs from each on the default corpus).
+            pairs from each on the default corpus). None: 512 on the CPU,
+            4096 on a GPU, where each step costs about the same whatever its
+            size, so larger steps mean fewer of them.
         device: ``"cpu"`` or ``"gpu"`` (default: ``course_lib.get_device()``).
         max_updates: cap on the updates a row receives in one batch (None:
             no cap, plain summed mini-batch SGD).
@@ -444,11 +446,13 @@ class Word2Vec:
     """
 
     def __init__(self, vector_size=100, window=5, negative=5, sg=True, min_count=5,
-                 sample=1e-3, lr=0.025, epochs=5, seed=0, batch_size=512, device=None,
+                 sample=1e-3, lr=0.025, epochs=5, seed=0, batch_size=None, device=None,
                  max_updates=32, progress=True):
-        for name, value in (("vector_size", vector_size), ("window", window),
-                            ("negative", negative), ("min_count", min_count),
-                            ("epochs", epochs), ("batch_size", batch_size)):
+        sizes = [("vector_size", vector_size), ("window", window), ("negative", negative),
+                 ("min_count", min_count), ("epochs", epochs)]
+        if batch_size is not None:
+            sizes.append(("batch_size", batch_size))
+        for name, value in sizes:
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not lr > 0:
@@ -460,7 +464,8 @@ class Word2Vec:
         self.vector_size, self.window, self.negative = int(vector_size), int(window), int(negative)
         self.sg, self.min_count, self.sample = bool(sg), int(min_count), float(sample)
         self.lr, self.epochs, self.seed = float(lr), int(epochs), int(seed)
-        self.batch_size, self.device, self.progress = int(batch_size), device, progress
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.device, self.progress = device, progress
         self.max_updates = max_updates
         self.vocab = None
         self.W = None
@@ -529,7 +534,8 @@ class Word2Vec:
     def _train_epoch(self, kept_ids, kept_sentences, raw_done, total, sampler, rng, bar):
         """One pass over the subsampled tokens, ``batch_size`` center words per step."""
         xp = get_array_module(kept_ids)
-        n_kept, bs = int(kept_ids.shape[0]), self.batch_size
+        n_kept = int(kept_ids.shape[0])
+        bs = self.batch_size or (512 if xp is np else 4096)
         V = len(self.vocab)
         n_steps = 0
         for chunk_start in range(0, n_kept, bs * self._CHUNK_BATCHES):
