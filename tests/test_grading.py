@@ -7,19 +7,22 @@ as a batch of submissions: the solution (full marks), the untouched release
 The fixture's batch also holds broken and hostile submissions.
 """
 
+import ast
 import copy
 import csv
 import hashlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from autograde.config import Course, GradingSettings
 from autograde.grade import grade
-from autograde.notebook_io import BEGIN_HIDDEN, END_HIDDEN, cell_text, load_chapter, read_json
+from autograde.notebook_io import (BEGIN_HIDDEN, END_HIDDEN, cell_text, load_chapter,
+                                   python_source, read_json)
 from autograde.results import CSV_COLUMNS, format_points
 
 FIXTURE = Course(Path(__file__).parent / "fixtures" / "course")
@@ -60,15 +63,63 @@ def write(folder, student, chapter, content):
     return path
 
 
+def stubbed_names(release_source):
+    """Top-level functions and classes of a release answer cell that hold a stub."""
+    try:
+        tree = ast.parse(python_source(release_source))
+    except SyntaxError:
+        return set()
+    return {node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and "NotImplementedError" in ast.unparse(node)}
+
+
+def exercise_dependencies(chapter):
+    """{answer grade_id: grade_ids of the other exercises its solution calls}, transitively.
+
+    An exercise depends on another when its solution uses a name that the
+    other's release stub leaves unimplemented.
+    """
+    owner = {name: cell.grade_id for cell in chapter.answers()
+             for name in stubbed_names(cell.release_source)}
+    direct = {}
+    for cell in chapter.answers():
+        used = {n.id for n in ast.walk(ast.parse(python_source(cell.source)))
+                if isinstance(n, ast.Name)}
+        direct[cell.grade_id] = {owner[n] for n in used if n in owner} - {cell.grade_id}
+    closure = {}
+    for gid in direct:
+        seen, todo = set(), list(direct[gid])
+        while todo:
+            dep = todo.pop()
+            if dep not in seen:
+                seen.add(dep)
+                todo.extend(direct[dep])
+        closure[gid] = seen - {gid}
+    return closure
+
+
 def round_trip_submissions(course, chapter, folder):
-    """solution, release and one only_<grade_id> per exercise; returns the chapter."""
+    """solution, release, and per exercise the release with only that answer solved.
+
+    An exercise whose solution calls another exercise's function also gets a
+    ``with_deps_<grade_id>`` submission with those answers solved too.
+    Returns the chapter.
+    """
     source = read_json(course.source_notebook(chapter))
     released = read_json(course.release_notebook(chapter))
+    chap = load_chapter(course.source_notebook(chapter), course.release_notebook(chapter), chapter)
+    solved = answers(source)
     write(folder, "solution", chapter, source)
     write(folder, "release", chapter, released)
-    for gid, text in answers(source).items():
-        write(folder, f"only_{gid}", chapter, set_answer(copy.deepcopy(released), gid, text))
-    return load_chapter(course.source_notebook(chapter), course.release_notebook(chapter), chapter)
+    for gid, deps in exercise_dependencies(chap).items():
+        write(folder, f"only_{gid}", chapter, set_answer(copy.deepcopy(released), gid, solved[gid]))
+        if deps:
+            nb = copy.deepcopy(released)
+            for name in deps | {gid}:
+                set_answer(nb, name, solved[name])
+            write(folder, f"with_deps_{gid}", chapter, nb)
+    return chap
 
 
 def hostile_submissions(folder):
@@ -259,14 +310,19 @@ def test_untouched_release_gets_zero(batches, course, chapter):
 
 @pytest.mark.parametrize("course, chapter", CHAPTERS)
 def test_one_solved_exercise_gets_exactly_its_points(batches, course, chapter):
+    """The points of an exercise are those of the test cells between its answer cell and the next.
+
+    An exercise that calls another exercise's function is checked with that
+    one solved too (alone, its tests cannot pass).
+    """
     batch = batches(course, chapter)
-    for answer in batch.chap.answers():
-        student = f"only_{answer.grade_id}"
-        expected = sum(t.points for t in batch.chap.tests_of(answer.grade_id))
+    for gid, deps in exercise_dependencies(batch.chap).items():
+        student = f"with_deps_{gid}" if deps else f"only_{gid}"
+        tests = [t for g in sorted(deps | {gid}) for t in batch.chap.tests_of(g)]
+        expected = sum(t.points for t in tests)
         got = {t["grade_id"]: t["points"] for t in batch.result(student)["tests"] if t["passed"]}
         assert float(batch.rows[student]["score"]) == expected, \
-            f"{student}: expected {expected} points from " \
-            f"{[t.grade_id for t in batch.chap.tests_of(answer.grade_id)]}, got {got}"
+            f"{student}: expected {expected} points from {[t.grade_id for t in tests]}, got {got}"
 
 
 @pytest.mark.parametrize("course, chapter", CHAPTERS)
@@ -388,3 +444,111 @@ def test_cli_fails_when_grading_cannot_run(tmp_path, chapter, folder):
                    state=tmp_path / "state")
     assert proc.returncode == 2
     assert "grading failed" in proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# The judge against a live student process
+
+
+STUDENT_CODE = '''
+import numpy as np
+SIZE = 3
+NAMES = ["a", "b"]
+
+def apply(f, x):
+    return f(x)
+
+def twice(x):
+    return 2 * x
+
+class Box:
+    def __init__(self, v):
+        self.v = v
+        self.items = {"k": np.arange(3)}
+
+    def get(self):
+        return self.v
+
+def weird():
+    return {1, 2}
+
+def boom():
+    raise ValueError("bad input: x has shape (2,)")
+
+def custom():
+    class Oops(Exception):
+        pass
+    raise Oops("custom")
+
+def chatty():
+    print("hi" * 100000)
+    return 1
+
+def spin():
+    while True:
+        pass
+'''
+NAMES = ["SIZE", "NAMES", "apply", "twice", "Box", "weird", "boom", "custom", "chatty", "spin",
+         "missing"]
+
+
+@pytest.fixture(scope="module")
+def judge(tmp_path_factory):
+    from autograde.client import RunnerClient
+    from autograde.judge import Judge
+    client = RunnerClient(tmp_path_factory.mktemp("runner"), GradingSettings().limits())
+    client.start()
+    reply, _ = client.request({"op": "exec", "source": STUDENT_CODE}, None, time.monotonic() + 60)
+    assert reply["ok"], reply
+    yield Judge(client, NAMES)
+    client.stop()
+
+
+@pytest.mark.parametrize("source", [
+    "assert SIZE == 3 and NAMES == ['a', 'b'] and type(NAMES) is list",
+    "import numpy as np\nnp.testing.assert_array_equal(twice(np.arange(3)), [0, 2, 4])",
+    "import numpy as np\nassert apply(np.sum, np.arange(4)) == 6",
+    "import numpy as np\nfrom course_lib.backend import to_numpy\n"
+    "assert apply(to_numpy, [1, 2]).tolist() == [1, 2] and apply(np.exp, 0.0) == 1.0",
+    "b = Box(5)\nassert b.get() == 5 and b.v == 5\nb.v = 7\nassert b.get() == 7\n"
+    "assert b.items['k'].tolist() == [0, 1, 2]",
+    "b = Box([1, 2])\nassert b.v == [1, 2]\nb.v[0] = 9\nassert b.get() == [1, 2]  # copies, not views",
+    "s = weird()\nassert not isinstance(s, set)",
+    "try:\n    boom()\nexcept ValueError as e:\n    assert 'shape (2,)' in str(e)\n"
+    "else:\n    raise AssertionError('boom() should raise')",
+    "assert chatty() == 1",
+])
+def test_judge_passes(judge, source):
+    verdict = judge.run_test(source, time.monotonic() + 60)
+    assert verdict.passed, verdict.message
+
+
+@pytest.mark.parametrize("source, message", [
+    ("apply(lambda x: x, 1)", "TypeError: cannot pass function"),
+    ("b = Box(1)\nif b:\n    pass", "TypeError: an object returned by student code has no truth"),
+    ("b = Box(1)\nb.__dict__", "AttributeError: __dict__"),
+    ("import numpy as np\nfrom course_lib.checks import check_close\n"
+     "check_close(Box(1), np.ones(1), 'the box')", "AssertionError: the box should be a numeric"),
+    ("custom()", "Oops: custom"),
+    ("missing(1)", "NameError: name 'missing' is not defined"),
+    ("x = twice(1)\n### BEGIN HIDDEN TESTS\nassert x == 3, 'secret input 42'\n### END HIDDEN TESTS",
+     "a hidden test failed (AssertionError)"),
+])
+def test_judge_failures_and_messages(judge, source, message):
+    verdict = judge.run_test(source, time.monotonic() + 60)
+    assert not verdict.passed and verdict.failure is None
+    assert verdict.message.startswith(message), verdict.message
+
+
+def test_judge_reports_a_call_that_never_returns(tmp_path):
+    from autograde.client import RunnerClient
+    from autograde.judge import Judge
+    client = RunnerClient(tmp_path, GradingSettings().limits())
+    client.start()
+    try:
+        client.request({"op": "exec", "source": STUDENT_CODE}, None, time.monotonic() + 60)
+        verdict = Judge(client, NAMES).run_test("spin()", time.monotonic() + 2)
+        assert not verdict.passed and verdict.failure.kind == "timeout"
+        assert not client.alive  # killed; the grader restarts it and replays the cells
+    finally:
+        client.stop()

@@ -121,3 +121,84 @@ def test_release_cli_refuses_an_unknown_chapter(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "unknown chapter" in proc.stderr
+
+
+def _nb_cell(kind, source, nbgrader=None, tags=None, cell_id=None):
+    cell = {"cell_type": kind, "id": cell_id, "metadata": {}, "source": source}
+    if kind == "code":
+        cell.update(execution_count=None, outputs=[])
+    if nbgrader is not None:
+        cell["metadata"]["nbgrader"] = {"schema_version": 3, "task": False, **nbgrader}
+    if tags:
+        cell["metadata"]["tags"] = tags
+    return cell
+
+
+def _answer(gid, source):
+    return _nb_cell("code", source, {"grade": False, "grade_id": gid, "locked": False,
+                                     "solution": True})
+
+
+def _test(gid, source, points=1, locked=True, tags=None):
+    return _nb_cell("code", source, {"grade": True, "grade_id": gid, "locked": locked,
+                                     "points": points, "solution": False}, tags)
+
+
+LINT_CASES = {
+    "duplicate grade_id": ([_answer("f", "def f():\n    ### BEGIN SOLUTION\n    return 1\n"
+                                    "    ### END SOLUTION\n"),
+                            _test("f", "assert f() == 1")], "repeats grade_id 'f'"),
+    "zero points": ([_test("t", "assert True", points=0)], "give it points > 0"),
+    "unlocked test": ([_test("t", "assert True", locked=False)], "not locked"),
+    "skipped test": ([_test("t", "assert True", tags=["grader-skip"])], "it would never score"),
+    "region at top level": ([_answer("f", "### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n")],
+                            "outside a function body"),
+    "no region": ([_answer("f", "def f():\n    return 1\n")], "without a '### BEGIN SOLUTION'"),
+    "unbalanced solution": ([_answer("f", "def f():\n    ### BEGIN SOLUTION\n    return 1\n")],
+                            "never closes it"),
+    "end without begin": ([_test("t", "x = 1\n### END HIDDEN TESTS\n")],
+                          "'### END HIDDEN TESTS' without"),
+    "hidden tests in a demo cell": ([_nb_cell("code", "### BEGIN HIDDEN TESTS\n"
+                                              "### END HIDDEN TESTS\n")], "only test cells may"),
+    "free name": ([_nb_cell("code", "data = [1, 2]"),
+                   _test("t", "import numpy as np\ndef g():\n    return helper(data)\n"
+                         "assert np.all(g())")], "neither imports nor gets from an earlier answer "
+                                                 "cell: data, helper"),
+    "answer defined later": ([_test("t", "assert f() == 1"),
+                              _answer("f", "def f():\n    ### BEGIN SOLUTION\n    return 1\n"
+                                      "    ### END SOLUTION\n")], "cell: f"),
+    "magic in a test": ([_test("t", "%time x = 1")], "no magics"),
+    "no grade_id": ([_nb_cell("code", "assert True", {"grade": True, "locked": True,
+                                                      "points": 1, "solution": False})],
+                    "without a grade_id"),
+    "no cell id": ([{**_nb_cell("markdown", "# hi"), "id": None}], "has no cell id"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LINT_CASES))
+def test_lint_finds_each_breach_of_the_contract(tmp_path, case):
+    cells, expected = LINT_CASES[case]
+    for i, cell in enumerate(cells):
+        if "id" in cell and cell["id"] is None and case != "no cell id":
+            cell["id"] = f"c{i}"
+    cells = [{k: v for k, v in c.items() if not (k == "id" and v is None)} for c in cells]
+    nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "bad.ipynb"
+    path.write_text(json.dumps(nb))
+    problems = lint_notebook(path)
+    assert any(expected in p for p in problems), problems
+
+
+def test_lint_accepts_names_bound_anywhere_in_the_test_cell(tmp_path):
+    cells = [_answer("f", "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n"),
+             _test("t", "import numpy as np\nfrom course_lib.checks import check_close as cc\n"
+                   "def g(v):\n    return [f(u) for u in v]\nclass K:\n    y = len([1])\n"
+                   "for i in range(2):\n    cc(np.array(g([i])), np.array([i]))\n"
+                   "### BEGIN HIDDEN TESTS\nwith open('/dev/null') as fh:\n"
+                   "    pass\ntry:\n    f(1)\nexcept Exception as err:\n    raise err\n"
+                   "### END HIDDEN TESTS\n")]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"c{i}"
+    path = tmp_path / "good.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert lint_notebook(path) == []
