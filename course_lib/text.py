@@ -224,7 +224,7 @@ _SKIP_DIRS = {"__pycache__", "site-packages", "dist-packages", "test", "tests",
               "idlelib", "lib2to3", "turtledemo", "externals", "_vendor", "vendor",
               "vendored", "array_api_compat", "array_api_extra"}
 #: Bump when the cleaning rules change, so cached corpora are rebuilt.
-CORPUS_FORMAT = 1
+CORPUS_FORMAT = 2
 _MIN_SENTENCE_TOKENS = 2   # a one-word sentence has no context to learn from
 
 
