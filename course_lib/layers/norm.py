@@ -26,6 +26,8 @@ compact closed form (all sums over the n values of a channel)::
 In evaluation mode the statistics are constants and ``dx = gamma * dout / sqrt(var + eps)``.
 """
 
+import math
+
 import numpy as np
 
 from ..backend import asarray, get_array_module
@@ -66,9 +68,17 @@ class _BatchNorm(Layer):
         xp = check_input(x, self._ndims, name, self._expected, features=self.num_features,
                          feature_axis=1)
         N, C = x.shape[:2]
-        x3 = x.reshape(N, C, -1)                   # (N, C, L), a view for contiguous x
-        n = x3.shape[0] * x3.shape[2]              # values per channel
-        xc = self._work.get("xc", x3.shape, xp.result_type(x, self.running_mean), xp)
+        L = math.prod(x.shape[2:])                 # values per channel in one sample (H*W, or 1)
+        n = N * L                                  # values per channel in the batch
+        x3 = x.reshape(N, C, L)                    # for the per-channel sums
+        x2 = x.reshape(N, C * L)                   # for the element-wise steps
+
+        def per_channel(v):
+            # (C,) -> (C*L,): one value per entry of a sample, so that the element-wise
+            # steps below broadcast over N rows of length C*L (few, long inner loops).
+            return xp.repeat(v, L)
+
+        xc = self._work.get("xc", (N, C * L), xp.result_type(x, self.running_mean), xp)
         if self.training:
             if n < 2:
                 raise ValueError(
@@ -76,8 +86,8 @@ class _BatchNorm(Layer):
                     f"variance, got input of shape {tuple(x.shape)}; use a batch of 2 or more "
                     "samples, or call .eval() to use the running statistics")
             mean = xp.einsum("ncl->c", x3) / n
-            xp.subtract(x3, mean[:, None], out=xc)  # centred first: var = mean(xc^2) loses no digits
-            var = xp.einsum("ncl,ncl->c", xc, xc) / n
+            xp.subtract(x2, per_channel(mean), out=xc)   # centred first: no digits lost in var
+            var = xp.einsum("ncl,ncl->c", xc.reshape(N, C, L), xc.reshape(N, C, L)) / n
             m = self.momentum
             self.running_mean *= 1 - m
             self.running_mean += m * mean
@@ -85,31 +95,32 @@ class _BatchNorm(Layer):
             self.running_var += (m * n / (n - 1)) * var
         else:
             mean, var = self.running_mean, self.running_var
-            xp.subtract(x3, mean[:, None], out=xc)
+            xp.subtract(x2, per_channel(mean), out=xc)
         inv_std = 1 / xp.sqrt(var + self.eps)
         scale = self.gamma.data * inv_std          # out = gamma * xc * inv_std + beta
-        out = xc * scale[:, None]
-        out += self.beta.data[:, None]
-        self.cache = (xc, inv_std, self.training)
+        out = xc * per_channel(scale)
+        out += per_channel(self.beta.data)
+        self.cache = (xc, inv_std, L, self.training)
         return out.reshape(x.shape)
 
     def backward(self, dout):
-        xc, inv_std, training = self.cache         # xhat = xc * inv_std
+        xc, inv_std, L, training = self.cache      # xhat = xc * inv_std
         xp = get_array_module(dout)
-        d3 = dout.reshape(xc.shape)
-        n = xc.shape[0] * xc.shape[2]
-        dbeta = xp.einsum("ncl->c", d3)
-        dgamma = xp.einsum("ncl,ncl->c", d3, xc) * inv_std      # sum(dout * xhat)
+        N, C = dout.shape[:2]
+        n = N * L
+        d2 = dout.reshape(N, C * L)
+        dbeta = xp.einsum("ncl->c", dout.reshape(N, C, L))
+        dgamma = xp.einsum("ncl,ncl->c", dout.reshape(N, C, L), xc.reshape(N, C, L)) * inv_std
         self.beta.grad += dbeta
         self.gamma.grad += dgamma
         scale = self.gamma.data * inv_std
-        dx = d3 * scale[:, None]
+        dx = d2 * xp.repeat(scale, L)
         if training:
             # dx = scale * (dout - dbeta/n - xhat * dgamma/n), without a temporary per term
             tmp = self._work.get("tmp", xc.shape, xp.result_type(dx, xc), xp)
-            xp.multiply(xc, (scale * inv_std * dgamma / n)[:, None], out=tmp)
+            xp.multiply(xc, xp.repeat(scale * inv_std * dgamma / n, L), out=tmp)
             dx -= tmp
-            dx -= (scale * dbeta / n)[:, None]
+            dx -= xp.repeat(scale * dbeta / n, L)
         return dx.reshape(dout.shape)
 
     def __repr__(self):
