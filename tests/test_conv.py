@@ -296,3 +296,24 @@ def test_against_pytorch_float32():
                                       torch.from_numpy(layer.b.data), padding=1)
     # float32 sums of 144 products of O(1) terms: differences of ~1e-6 relative to the scale.
     np.testing.assert_allclose(out, tout.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_results_are_new_arrays_not_work_arrays():
+    """Outputs must survive the next call (the layer reuses its internal work arrays)."""
+    rng = np.random.default_rng(13)
+    layer = Conv2D(1, 2, 3, rng=rng, dtype=np.float64)     # C = 1, N = 1, no padding
+    x1, x2 = rng.standard_normal((2, 1, 1, 5, 5))
+    out1 = layer.forward(x1)
+    dx1 = layer.backward(np.ones_like(out1))
+    kept = out1.copy(), dx1.copy()
+    layer.forward(x2)
+    layer.backward(2 * np.ones_like(out1))
+    np.testing.assert_array_equal(out1, kept[0])
+    np.testing.assert_array_equal(dx1, kept[1])
+
+
+def test_dout_shape_is_checked():
+    layer = Conv2D(1, 2, 3)
+    layer.forward(np.zeros((2, 1, 5, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"expected \(2, 2, 3, 3\)"):
+        layer.backward(np.zeros((2, 2, 5, 5), dtype=np.float32))

@@ -208,7 +208,7 @@ class Conv2D(Layer):
         W2 = self.W.data.reshape(F, -1)
         out2 = self._work.get("out", (F, N * H_out * W_out), xp.result_type(W2, cols), xp)
         xp.matmul(W2, cols, out=out2)                         # (F, N*H_out*W_out)
-        self.cache = (x.shape, cols)
+        self.cache = (x.shape, (N, F, H_out, W_out), cols)
         # Back to (N, F, H_out, W_out) in a new array, adding the bias on the way.
         out = xp.empty((N, F, H_out, W_out), dtype=out2.dtype)
         out2 = out2.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3)
@@ -219,10 +219,13 @@ class Conv2D(Layer):
         return out
 
     def backward(self, dout):
-        x_shape, cols = self.cache
+        x_shape, out_shape, cols = self.cache
+        if dout.shape != out_shape:
+            raise ValueError(f"Conv2D.backward: dout has shape {tuple(dout.shape)}, expected "
+                             f"{out_shape} (the shape of the forward output)")
         xp = get_array_module(dout)
         N, C, H_in, W_in = x_shape
-        _, F, H_out, W_out = dout.shape
+        _, F, H_out, W_out = out_shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
 
         dout2 = self._work.get("dout", (F, N * H_out * W_out), dout.dtype, xp)
@@ -242,7 +245,8 @@ class Conv2D(Layer):
         for u in range(kh):
             for v in range(kw):
                 dx_pad[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw] += dcols[:, u, v]
-        return xp.ascontiguousarray(dx_pad[:, :, ph:ph + H_in, pw:pw + W_in].transpose(1, 0, 2, 3))
+        # A copy (never a view of the work array, which the next call overwrites).
+        return dx_pad[:, :, ph:ph + H_in, pw:pw + W_in].transpose(1, 0, 2, 3).copy()
 
     def __repr__(self):
         return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
