@@ -19,7 +19,9 @@ product (im2col): copy every window into a column of a matrix ``cols`` of
 shape (C*kh*kw, N*H_out*W_out), so that all N*H_out*W_out dot products become
 ``W.reshape(F, -1) @ cols``. The copy is built with one strided slice per
 kernel position (kh*kw slices, each covering every sample and pixel), and the
-backward pass adds the columns back with the same slices (col2im).
+backward pass adds the columns back with the same slices (col2im). The
+intermediate arrays (padded input, ``cols`` and their gradients) are kept in
+a ``Workspace`` and reused from call to call; returned arrays are always new.
 
 Unlike PyTorch, which floors the output size and silently ignores the last
 rows or columns of the input when ``(H + 2p - k)`` is not a multiple of the
