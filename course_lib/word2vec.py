@@ -363,15 +363,20 @@ def cbow_step(W, V, groups, contexts, centers, negatives, lr, max_updates=None,
 
     Center ``i`` has the context words ``contexts[e]`` for which
     ``groups[e] == i`` (``groups`` sorted); its hidden vector is their mean
-    (:func:`cbow_mean`); it predicts ``centers[i]`` against ``negatives[i]``,
-    and each of its context vectors receives ``dh_i / count_i``, the exact
-    gradient of the mean (:func:`cbow_mean_backward`). ``W`` stacks ``W_in``
-    and ``W_out`` as in :func:`sgns_step`.
+    ``h_i`` (:func:`cbow_mean`), which predicts ``centers[i]`` against
+    ``negatives[i]`` with the loss of :func:`sgns_loss_and_grads`. The output
+    vectors get ``-lr`` times their gradient. Each context vector is moved by
+    ``-lr * dh_i``, as word2vec's C code and gensim do with ``cbow_mean=1``:
+    that is ``count_i`` times the exact gradient of the mean
+    (:func:`cbow_mean_backward` gives ``dh_i / count_i``), i.e. a larger
+    learning rate for the input vectors. ``W`` stacks ``W_in`` and ``W_out``
+    as in :func:`sgns_step`.
 
     Args:
         W: (2V, D) float32, updated in place; V: vocabulary size.
         groups: int (E,) sorted center index of each context entry; contexts: int (E,).
         centers: int (N,); negatives: int (N, K).
+        lr: learning rate; max_updates: see ``Word2Vec``.
 
     Returns:
         the summed loss of the batch when ``want_loss``, else None.
@@ -379,8 +384,7 @@ def cbow_step(W, V, groups, contexts, centers, negatives, lr, max_updates=None,
     xp = get_array_module(W)
     N, K1 = negatives.shape[0], negatives.shape[1] + 1
     count = xp.bincount(groups, minlength=N).astype(W.dtype)
-    weight = (1.0 / count)[groups]                                      # (E,)
-    h = sparse_rows_product(N, groups, W, cols=contexts, coef=weight)   # (N, D) means
+    h = sparse_rows_product(N, groups, W, cols=contexts, coef=(1.0 / count)[groups])   # means
     targets = xp.empty((N, K1), dtype=xp.intp)
     targets[:, 0] = centers
     targets[:, 1:] = negatives
@@ -389,7 +393,7 @@ def cbow_step(W, V, groups, contexts, centers, negatives, lr, max_updates=None,
     coef, dh, loss = _negative_sampling_grads(h, u, lr, want_loss)
     rows = xp.concatenate((targets.reshape(-1), contexts))
     cols = xp.concatenate((xp.repeat(xp.arange(N), K1), groups + N))
-    weights = xp.concatenate((coef.reshape(-1), weight))
+    weights = xp.concatenate((coef.reshape(-1), xp.ones(contexts.shape[0], dtype=W.dtype)))
     scatter_add_rows(W, rows, xp.concatenate((h, dh)), cols, weights, max_updates)
     return loss
 
@@ -419,6 +423,7 @@ class Word2Vec:
             center word draws its own window from 1..window.
         negative: K, negatives per positive word.
         sg: skip-gram when True, CBOW (mean of the context vectors) when False.
+            For CBOW, word2vec's C code defaults to ``lr=0.05``.
         min_count: drop words seen fewer times.
         sample: subsampling threshold t (see ``course_lib.text.keep_probabilities``).
         lr: initial learning rate; decays linearly to ``lr * 1e-4`` over training.
@@ -429,8 +434,9 @@ class Word2Vec:
             4096 on a GPU, where each step costs about the same whatever its
             size, so larger steps mean fewer of them.
         device: ``"cpu"`` or ``"gpu"`` (default: ``course_lib.get_device()``).
-        max_updates: cap on the updates a row receives in one batch (None:
-            no cap, plain summed mini-batch SGD).
+        max_updates: cap on the updates a row receives in one batch (default
+            32; None: no cap, plain summed mini-batch SGD, which diverges on
+            small vocabularies).
         progress: show a tqdm progress bar.
 
     Attributes after ``fit``:

@@ -159,7 +159,7 @@ def test_sgns_step_applies_minus_lr_times_the_gradient():
                                                  W_out[negatives]), rel=1e-10)
 
 
-def test_cbow_step_applies_minus_lr_times_the_gradient():
+def test_cbow_step_follows_the_gradient_with_word2vecs_input_update():
     rng = np.random.default_rng(22)
     V, D, K = 7, 4, 2
     W_in, W_out = rng.normal(size=(V, D)) * 0.5, rng.normal(size=(V, D)) * 0.5
@@ -176,7 +176,10 @@ def test_cbow_step_applies_minus_lr_times_the_gradient():
         padded[i, :len(ctx)], mask[i, :len(ctx)] = ctx, 1
     h = cbow_mean(W_in[padded], mask)
     loss_ref, dh, du_c, du_k = sgns_loss_and_grads(h, W_out[centers], W_out[negatives])
-    dW_in = embedding_backward(cbow_mean_backward(dh, mask) * mask[:, :, None], padded, V)
+    # word2vec's convention: each context vector gets dh itself, count times the
+    # exact gradient of the mean.
+    dv_context = cbow_mean_backward(dh, mask) * mask.sum(axis=1)[:, None, None]
+    dW_in = embedding_backward(dv_context, padded, V)
     dW_out = embedding_backward(du_c, centers, V) + embedding_backward(du_k, negatives, V)
     W = np.concatenate([W_in, W_out])
     loss = cbow_step(W, V, groups, contexts, centers, negatives, lr=0.05, want_loss=True)
@@ -397,7 +400,7 @@ def test_gpu_training_and_scatter_agree_with_cpu(synthetic):
     gpu = scatter_add_rows(asarray(W, "gpu"), asarray(rows, "gpu"), asarray(X, "gpu"),
                            max_updates=3)
     np.testing.assert_allclose(to_numpy(gpu), cpu, rtol=1e-5, atol=1e-6)
-    model = Word2Vec(vector_size=16, window=3, min_count=1, sample=0, epochs=5,
+    model = Word2Vec(vector_size=16, window=3, min_count=1, sample=0, epochs=5, batch_size=512,
                      progress=False, device="gpu").fit(synthetic)
     nearest = model.most_similar("cat", topn=3)
     assert all(CLASS_OF.get(w) == "animal" for w, _ in nearest)
