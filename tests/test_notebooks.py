@@ -1,15 +1,16 @@
 """Every notebook runs top to bottom: nbval re-executes each source and release notebook.
 
-Each notebook runs in its own pytest subprocess with ``--nbval-lax
---nbval-current-env``; ``tests/conftest.py`` is loaded into it so that, in a
-release notebook, the graded test cells are strict expected failures (they
-must fail on the stubs) and every other cell must pass. Each notebook must
-finish in under a minute.
+One pytest subprocess runs nbval (``--nbval-lax --nbval-current-env``) on all
+notebooks, one kernel per notebook, and reports to a JUnit XML file; each
+notebook then gets its own test here. ``tests/conftest.py`` is loaded into
+that run so that, in a release notebook, the graded test cells are strict
+expected failures (each must fail on the stubs) and every other cell must
+pass. Each notebook must finish in under a minute.
 """
 
 import subprocess
 import sys
-import time
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -20,23 +21,47 @@ FIXTURE = Course(Path(__file__).parent / "fixtures" / "course")
 REPO = Course()
 TIME_LIMIT = 60.0  # seconds per notebook on a 2-core machine
 
-NOTEBOOKS = [pytest.param(path, id=f"{label}{path.parent.parent.name}-{path.stem}")
-             for course, label in ((FIXTURE, "fixture-"), (REPO, ""))
-             for chapter in course.chapters()
-             for path in (course.source_notebook(chapter), course.release_notebook(chapter))]
+PATHS = [path for course in (FIXTURE, REPO) for chapter in course.chapters()
+         for path in (course.source_notebook(chapter), course.release_notebook(chapter))]
+NOTEBOOKS = [pytest.param(path, id=("fixture-" if path.is_relative_to(FIXTURE.root) else "")
+                          + f"{path.parent.parent.name}-{path.stem}") for path in PATHS]
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_notebook_runs(notebook):
-    assert notebook.is_file(), f"{notebook} is missing: run `python -m autograde release`"
-    start = time.perf_counter()
+@pytest.fixture(scope="module")
+def nbval_run(tmp_path_factory):
+    """Run nbval once on every notebook that exists; return {notebook: (seconds, failures)}."""
+    existing = [p for p in PATHS if p.is_file()]
+    report = tmp_path_factory.mktemp("nbval") / "junit.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--noconftest",
-         "-p", "tests.conftest", "-p", "no:cacheprovider", "-q",
-         "-o", "addopts=", "--rootdir", str(REPO.root), str(notebook)],
-        cwd=REPO.root, capture_output=True, text=True, timeout=600)
-    elapsed = time.perf_counter() - start
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert elapsed < TIME_LIMIT, f"{notebook.name} took {elapsed:.0f} s (limit {TIME_LIMIT:.0f} s)"
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
+         "--nbval-cell-timeout=300", "--noconftest", "-p", "tests.conftest",
+         "-p", "no:cacheprovider", "-o", "addopts=", "-o", "junit_family=xunit1", "-q", "-rfE",
+         f"--junitxml={report}", "--rootdir", str(REPO.root), *map(str, existing)],
+        cwd=REPO.root, capture_output=True, text=True, timeout=1800)
+    if not report.is_file():
+        pytest.fail(f"nbval did not run:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    results = {p.resolve(): [0.0, []] for p in existing}
+    cells = dict.fromkeys(results, 0)
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        path = (REPO.root / case.get("file", "")).resolve()
+        if path not in results:
+            continue
+        cells[path] += 1
+        results[path][0] += float(case.get("time", 0))
+        for problem in list(case.findall("failure")) + list(case.findall("error")):
+            results[path][1].append(f"{case.get('name')}: {problem.get('message', '')}\n"
+                                    f"{(problem.text or '')[-1500:]}")
+    for path, count in cells.items():
+        if not count:  # e.g. the notebook could not be collected
+            results[path][1].append(f"nbval ran no cell of it:\n{proc.stdout[-3000:]}")
+    return results
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_runs(nbval_run, notebook):
+    assert notebook.is_file(), f"{notebook} is missing: run `python -m autograde release`"
+    seconds, failures = nbval_run[notebook.resolve()]
+    assert not failures, "\n\n".join(failures)
+    assert seconds < TIME_LIMIT, f"{notebook.name} took {seconds:.0f} s (limit {TIME_LIMIT:.0f} s)"
