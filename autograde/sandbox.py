@@ -353,6 +353,10 @@ def _cgroup_create(limits):
         except OSError:
             continue
         made.append(d)
+        if not _CREATED:
+            import atexit
+            atexit.register(_remove_created)
+        _CREATED.add(d)
         if cg["version"] == "v1":
             if key == "memory":
                 write(d, "memory.limit_in_bytes", limits.memory_bytes + extra_mem)
@@ -391,6 +395,28 @@ def _sweep(parent):
                 pass
 
 
+_CREATED = set()
+
+
+def _remove_created():
+    _cgroup_remove(list(_CREATED))
+
+
+def _oom_kills(dirs):
+    """How many processes the memory cgroup among ``dirs`` killed."""
+    for d in dirs:
+        for fname in ("memory.oom_control", "memory.events"):
+            try:
+                with open(os.path.join(d, fname)) as f:
+                    for line in f:
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill":
+                            return int(value)
+            except (OSError, ValueError):
+                continue
+    return 0
+
+
 def _cgroup_pids(dirs):
     pids = set()
     for d in dirs:
@@ -406,6 +432,7 @@ def _cgroup_remove(dirs):
     for d in dirs:
         try:
             os.rmdir(d)
+            _CREATED.discard(d)
         except OSError:
             pass
 
@@ -558,9 +585,10 @@ def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
 
     The return code is the payload's: negative for a signal (``-SIGXCPU``
     when it ran out of CPU time, ``-SIGKILL`` for the memory cgroup's OOM
-    killer or :func:`kill`). SIGINT sent to the launcher reaches the payload;
-    SIGTERM/SIGHUP kill it. Always end it with :func:`kill`, which also
-    removes its cgroups.
+    killer or :func:`kill`; a payload that ignored SIGXCPU and met the hard
+    CPU limit is reported as ``-SIGXCPU`` too). SIGINT sent to the launcher reaches the payload;
+    SIGTERM/SIGHUP kill it. :func:`exit_reason` tells the causes apart.
+    Always end it with :func:`kill`, which also removes its cgroups.
     """
     import subprocess
     workdir = os.path.abspath(os.fspath(workdir))
@@ -594,6 +622,27 @@ def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
         kill(proc)
         raise SandboxError(error)
     return proc
+
+
+def exit_reason(proc):
+    """Why the payload ended, once it has: 'memory', 'cpu', 'signal', 'exit' (None: running).
+
+    'memory': it died of SIGKILL after the memory cgroup's OOM killer struck
+    in the sandbox; 'cpu': RLIMIT_CPU; 'signal':
+    another signal (the payload's own ``os.kill``, a crash, :func:`kill`);
+    'exit': it exited by itself (``os._exit`` included). Call it before
+    :func:`kill`, which removes the cgroups it reads.
+    """
+    rc = proc.poll()
+    if rc is None:
+        return None
+    if rc >= 0:
+        return "exit"
+    if rc == -signal.SIGXCPU:
+        return "cpu"
+    if rc == -signal.SIGKILL and _oom_kills(getattr(proc, "sandbox_cgroups", [])):
+        return "memory"
+    return "signal"
 
 
 def kill(proc):
@@ -847,15 +896,36 @@ def _set_rlimits(lim):
         resource.setrlimit(what, (soft, hard))
 
 
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+class _Forwarder:
+    """Pass SIGINT on to the child (other termination signals kill it).
+
+    Installed before the fork, so that no signal sent once spawn() has
+    returned can find the launcher or init without it; the child drops it.
+    """
+
+    def __init__(self):
+        self.child = None
+        for sig in _FORWARDED:
+            signal.signal(sig, self)
+
+    def __call__(self, signum, frame):
+        if self.child:
+            try:
+                os.kill(self.child, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
+            except OSError:
+                pass
+
+    @staticmethod
+    def drop():
+        for sig in _FORWARDED:
+            signal.signal(sig, signal.SIG_DFL)
+
+
 def _wait_forwarding(child):
-    """Wait for ``child`` while forwarding SIGINT; return its wait status as an exit."""
-    def forward(signum, frame):
-        try:
-            os.kill(child, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
-        except OSError:
-            pass
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, forward)
+    """Wait for ``child``; return its wait status."""
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -906,8 +976,10 @@ def _launch(cfg):
         _write("/proc/self/gid_map", f"0 {cfg['grader_gid']} 1")
     cfg["launcher_pid"] = os.getpid()
     status_r, status_w = os.pipe()  # init reports the payload's wait status here
+    forwarder = _Forwarder()
     init = os.fork()
     if init == 0:
+        _Forwarder.drop()
         os.close(status_r)
         cfg["status_fd"] = status_w
         try:
@@ -915,6 +987,7 @@ def _launch(cfg):
         except BaseException as exc:
             _report(cfg, f"sandbox: {exc}")
             os._exit(121)
+    forwarder.child = init
     os.close(cfg["report_fd"])
     # The launcher's copies of the payload's pipes would keep them open.
     null = os.open("/dev/null", os.O_RDWR)
@@ -930,15 +1003,8 @@ def _launch(cfg):
         reported += chunk
     if reported.strip().isdigit():
         status = int(reported)
-    if cfg["cgroups"]:
-        for d in cfg["cgroups"]:
-            # Leave the group, then remove it (it is empty once init is gone).
-            parent_procs = os.path.join(os.path.dirname(os.path.dirname(d)), "cgroup.procs")
-            try:
-                _write(parent_procs, "0")
-                os.rmdir(d)
-            except OSError:
-                pass
+    # The cgroups stay until kill() removes them, so that exit_reason() can
+    # still read whether the OOM killer struck.
     _exit_like(status)
 
 
@@ -960,32 +1026,34 @@ def _init(cfg, libc):
         _, status = os.waitpid(pid, 0)
         os.write(cfg["status_fd"], str(status).encode())
         os._exit(0)
+    forwarder = _Forwarder()
     payload = os.fork()
     if payload == 0:
+        _Forwarder.drop()
         try:
             _payload(cfg, libc, uid, gid)
         except BaseException as exc:
             _report(cfg, f"sandbox: {exc}")
             os._exit(121)
+    forwarder.child = payload
     os.close(cfg["report_fd"])
     # Reap orphans too; end with the payload (the kernel then kills the rest).
-    def forward(signum, frame):
-        try:
-            os.kill(payload, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
-        except OSError:
-            pass
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, forward)
     os.close(0)
     os.close(1)
+    cpu_limit = cfg["limits"]["cpu_seconds"]
     while True:
         try:
-            pid, status = os.wait()
+            pid, status, usage = os.wait4(-1, 0)
         except ChildProcessError:
             os._exit(0)
         except InterruptedError:
             continue
         if pid == payload:
+            # The SIGKILL of the hard CPU limit (after an ignored SIGXCPU)
+            # is reported as SIGXCPU: the cause, not the mechanism.
+            if (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+                    and usage.ru_utime + usage.ru_stime >= cpu_limit):
+                status = signal.SIGXCPU
             # pid 1 cannot kill itself with a signal: hand the status over.
             os.write(cfg["status_fd"], str(status).encode())
             os._exit(0)

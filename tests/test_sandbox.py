@@ -39,7 +39,12 @@ def needs(*names):
     return pytest.mark.skipif(True, reason=why)
 
 
-def run(code, workdir, *, limits=SMALL, timeout=20, stdin=b"", env=None):
+# Wall-clock timeouts are generous: they only bound a failing test, and on a
+# loaded machine the CPU-time limits take several times longer in wall time.
+WALL = 60
+
+
+def run(code, workdir, *, limits=SMALL, timeout=WALL, stdin=b"", env=None):
     """Run Python ``code`` in the sandbox; return (returncode, stdout)."""
     proc = sandbox.spawn(PY + [textwrap.dedent(code)], workdir=workdir, limits=limits,
                          env=env)
@@ -87,7 +92,7 @@ print(json.dumps(result))
 """
 
 
-def run_argv(argv, workdir, limits=SMALL, timeout=20):
+def run_argv(argv, workdir, limits=SMALL, timeout=WALL):
     proc = sandbox.spawn(argv, workdir=workdir, limits=limits)
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -267,9 +272,46 @@ def test_memory_of_the_whole_tree_is_bounded(course):
     statuses = [os.waitpid(k, 0)[1] for k in kids]
     print(sum(os.WIFSIGNALED(s) and os.WTERMSIG(s) == 9 for s in statuses))
     """
-    rc, out = run(code, course["workdir"], timeout=30)
+    rc, out = run(code, course["workdir"])
     assert rc == 0, out
     assert int(out.strip()) >= 3  # at most 2 of 150 MB fit in 256 + 64 MB
+
+
+@needs("cgroup_memory")
+def test_exit_reason_tells_the_memory_limit_apart(course):
+    # Files in the private /tmp count towards the memory cgroup but not
+    # towards the address space: together with the heap they exceed it.
+    limits = sandbox.Limits(memory_bytes=128 * 2**20, tmp_bytes=2**30, processes=16,
+                            cpu_seconds=10)
+    code = """
+    for i in range(6):
+        with open(f"/tmp/fill{i}", "wb") as f:
+            f.write(b"x" * (20 * 2**20))
+    hog = b"y" * (100 * 2**20)
+    print("survived")
+    """
+    proc = sandbox.spawn(PY + [textwrap.dedent(code)], workdir=course["workdir"], limits=limits)
+    try:
+        out, _ = proc.communicate(timeout=WALL)
+        assert proc.returncode == -signal.SIGKILL and out == b""
+        assert sandbox.exit_reason(proc) == "memory"
+    finally:
+        sandbox.kill(proc)
+
+
+def test_exit_reason_of_other_endings(course):
+    cases = {"import os; os._exit(3)": "exit",
+             "import os, signal; os.kill(os.getpid(), signal.SIGKILL)": "signal",
+             "while True: pass": "cpu"}
+    limits = sandbox.Limits(cpu_seconds=1, memory_bytes=256 * 2**20, processes=16)
+    for code, reason in cases.items():
+        proc = sandbox.spawn(PY + [code], workdir=course["workdir"], limits=limits)
+        try:
+            assert sandbox.exit_reason(proc) in (None, reason)
+            proc.wait(timeout=WALL)
+            assert sandbox.exit_reason(proc) == reason, code
+        finally:
+            sandbox.kill(proc)
 
 
 @needs("pid_namespace")
@@ -301,19 +343,19 @@ def test_fork_bomb_is_bounded_and_cleaned_up(course):
     # Nothing of it outlives kill(), and the grader can still start processes.
     assert subprocess.run(["true"]).returncode == 0
     if CAPS.get("separate_uid"):
-        assert _processes_of_uid_range() == []
+        assert _processes_of(proc) == []
 
 
-def _processes_of_uid_range():
+def _processes_of(proc):
+    """Host pids running under the sandbox's own uid (UID_BASE + launcher pid)."""
     found = []
     for p in os.listdir("/proc"):
         if p.isdigit():
             try:
-                uid = os.stat(f"/proc/{p}").st_uid
+                if os.stat(f"/proc/{p}").st_uid == sandbox.UID_BASE + proc.pid:
+                    found.append(p)
             except OSError:
                 continue
-            if uid >= sandbox.UID_BASE:
-                found.append(p)
     return found
 
 
@@ -326,16 +368,14 @@ def test_cpu_limit_kills_a_loop_that_ignores_sigint(course):
     while True:
         pass
     """
-    t0 = time.monotonic()
     proc = sandbox.spawn(PY + [textwrap.dedent(code)], workdir=course["workdir"], limits=limits)
     try:
         assert proc.stdout.readline() == b"spinning\n"
         proc.send_signal(signal.SIGINT)  # ignored
-        rc = proc.wait(timeout=10)
+        rc = proc.wait(timeout=WALL)
     finally:
         sandbox.kill(proc)
     assert rc == -signal.SIGXCPU
-    assert time.monotonic() - t0 < 5
 
 
 def test_cpu_limit_cannot_be_ignored(course):
@@ -346,15 +386,17 @@ def test_cpu_limit_cannot_be_ignored(course):
     while True:
         pass
     """
-    rc, out = run(code, course["workdir"], limits=limits, timeout=10)
-    assert rc == -signal.SIGKILL
+    rc, out = run(code, course["workdir"], limits=limits)
+    # Killed by the hard limit one second later, and reported as what it is.
+    expected = -signal.SIGXCPU if CAPS["mode"] != "rlimits" else -signal.SIGKILL
+    assert rc == expected
 
 
 def test_sigint_reaches_the_payload(course):
     code = """
     import time
-    print("ready", flush=True)
     try:
+        print("ready", flush=True)
         time.sleep(30)
     except KeyboardInterrupt:
         print("interrupted", flush=True)
@@ -363,7 +405,7 @@ def test_sigint_reaches_the_payload(course):
     try:
         assert proc.stdout.readline() == b"ready\n"
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=10)
+        out, _ = proc.communicate(timeout=WALL)
     finally:
         sandbox.kill(proc)
     assert out == b"interrupted\n" and proc.returncode == 0
@@ -384,7 +426,7 @@ def test_output_flood_stops_at_kill(course):
     finally:
         t0 = time.monotonic()
         sandbox.kill(proc)
-    assert proc.poll() is not None and time.monotonic() - t0 < 2
+    assert proc.poll() is not None and time.monotonic() - t0 < 10
 
 
 def test_file_flood_is_bounded(course):
@@ -450,7 +492,7 @@ def test_kill_kills_grandchildren(course):
     os.close(fd)
     assert eof, "a grandchild still holds the pipe after kill()"
     if CAPS.get("separate_uid"):
-        assert _processes_of_uid_range() == []
+        assert _processes_of(proc) == []
 
 
 def test_setup_errors_raise(course, tmp_path):
@@ -462,8 +504,10 @@ def test_setup_errors_raise(course, tmp_path):
 
 def test_kill_never_raises(course):
     proc = sandbox.spawn(["/bin/true"], workdir=course["workdir"])
-    proc.wait(timeout=10)
-    sandbox.kill(proc)
+    try:
+        proc.wait(timeout=WALL)
+    finally:
+        sandbox.kill(proc)
     sandbox.kill(proc)
     sandbox.kill(object())
 
@@ -492,7 +536,7 @@ def test_parallel_sandboxes_do_not_see_each_other(tmp_path):
     procs = [sandbox.spawn(PY + [textwrap.dedent(code), n], workdir=w, limits=SMALL)
              for n, w in zip("ab", work)]
     try:
-        outs = [p.communicate(timeout=20)[0].decode() for p in procs]
+        outs = [p.communicate(timeout=WALL)[0].decode() for p in procs]
     finally:
         for p in procs:
             sandbox.kill(p)
