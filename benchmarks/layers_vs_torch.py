@@ -3,8 +3,8 @@
     python benchmarks/layers_vs_torch.py                 # 1 and 2 threads
     python benchmarks/layers_vs_torch.py --threads 1 --repeat 50
 
-For each workload both libraries run alternately (one call of each per
-round), so a disturbance on a busy machine hits both alike; the table shows
+For each workload both libraries run in alternating blocks of calls, so a
+disturbance on a busy machine hits both alike; the table shows
 the median and the best time of each and the ratio course_lib / PyTorch
 (below 1: course_lib is faster). Targets are judged on the ratio of the best
 times, the cost of the work itself: on a quiet machine median and best agree,
@@ -53,20 +53,26 @@ except ImportError:
     threadpool_info = threadpool_limits = None
 
 
-def time_pair(ours, theirs, repeat, warmup=3):
-    """Run ``ours`` and ``theirs`` alternately; return their lists of seconds per call."""
+def time_pair(ours, theirs, repeat, block=5, warmup=3):
+    """Time ``ours`` and ``theirs`` in alternating blocks of ``block`` calls; return the seconds
+    of every call of each.
+
+    Alternating spreads slow phases of a busy machine over both libraries;
+    blocks (rather than single calls) keep one library's idle threads, which
+    spin for a while after a parallel section, from eating into the other's
+    first call too often.
+    """
     for _ in range(warmup):
         ours()
         theirs()
-    t_ours, t_theirs = [], []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        ours()
-        t_ours.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        theirs()
-        t_theirs.append(time.perf_counter() - start)
-    return t_ours, t_theirs
+    times = ([], [])
+    for _ in range(max(1, repeat // block)):
+        for fn, t in zip((ours, theirs), times):
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                t.append(time.perf_counter() - start)
+    return times
 
 
 # --- workloads: each returns (course_lib callable, PyTorch callable) -------------------------
@@ -230,7 +236,7 @@ def openblas_hint():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeat", type=int, default=30, help="timed rounds per workload")
+    parser.add_argument("--repeat", type=int, default=40, help="timed calls per library and workload")
     args = parser.parse_args()
 
     if torch is None:
@@ -243,7 +249,7 @@ def main():
 
     print(f"Python {platform.python_version()}, NumPy {np.__version__} with BLAS: {blas_description()}")
     print(f"PyTorch {torch.__version__}; {platform.machine()} CPU; float32 throughout; "
-          f"{args.repeat} alternating rounds per workload")
+          f"{args.repeat} timed calls per library and workload")
     hint = openblas_hint()
     if hint:
         print(hint)
