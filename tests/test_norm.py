@@ -238,3 +238,10 @@ def test_against_pytorch_float32():
     np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-3, atol=1e-5)
     np.testing.assert_allclose(layer.running_var, tlayer.running_var.numpy(), rtol=1e-5)
+
+
+def test_dout_shape_is_checked():
+    layer = BatchNorm2d(2)
+    layer.forward(np.ones((3, 2, 2, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="expected"):
+        layer.backward(np.ones((3, 2, 4), dtype=np.float32))
