@@ -177,3 +177,11 @@ def test_against_pytorch_with_ties(kind, kernel, stride, size):
     tout.backward(torch.tensor(dout))
     np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [MaxPool2D, AvgPool2D])
+def test_dout_shape_is_checked(cls):
+    layer = cls(2)
+    layer.forward(np.zeros((1, 2, 4, 4)))
+    with pytest.raises(ValueError, match=r"expected \(1, 2, 2, 2\)"):
+        layer.backward(np.zeros((1, 2, 4, 4)))

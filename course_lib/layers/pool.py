@@ -32,6 +32,14 @@ class _Pool2D(Layer):
         W_out = conv_output_size(x.shape[3], kw, sw, 0, "columns", name)
         return xp, H_out, W_out
 
+    def _check_dout(self, dout, out_shape):
+        name = type(self).__name__
+        xp = check_input(dout, 4, f"{name}.backward", "(N, C, H_out, W_out)")
+        if dout.shape != out_shape:
+            raise ValueError(f"{name}.backward: dout has shape {tuple(dout.shape)}, expected "
+                             f"{tuple(out_shape)} (the shape of the forward output)")
+        return xp
+
     def _window_entry(self, a, u, v, H_out, W_out):
         """The (u, v) entry of every window of ``a``: shape (N, C, H_out, W_out), a view."""
         sh, sw = self.stride
@@ -79,7 +87,7 @@ class MaxPool2D(_Pool2D):
 
     def backward(self, dout):
         x_shape, argmax = self.cache
-        xp = check_input(dout, 4, "MaxPool2D.backward", "(N, C, H_out, W_out)")
+        xp = self._check_dout(dout, argmax.shape)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         H_out, W_out = argmax.shape[2:]
         overlapping = sh < kh or sw < kw
@@ -117,12 +125,12 @@ class AvgPool2D(_Pool2D):
                 if u or v:
                     out += self._window_entry(x, u, v, H_out, W_out)
         out *= 1.0 / (kh * kw)
-        self.cache = x.shape
+        self.cache = (x.shape, out.shape)
         return out
 
     def backward(self, dout):
-        x_shape = self.cache
-        xp = check_input(dout, 4, "AvgPool2D.backward", "(N, C, H_out, W_out)")
+        x_shape, out_shape = self.cache
+        xp = self._check_dout(dout, out_shape)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         H_out, W_out = dout.shape[2:]
         overlapping = sh < kh or sw < kw
