@@ -110,7 +110,7 @@ def test_embedding_forward_and_backward_agree_with_one_hot_products():
     np.testing.assert_allclose(embedding_backward(dout, ids, V), expected, rtol=1e-12)
 
 
-# -- scatter-add helpers against np.add.at ------------------------------------------
+# -- scatter-add functions against np.add.at ------------------------------------------
 
 @pytest.mark.parametrize("order", ["rows sorted", "cols sorted", "neither"])
 def test_sparse_rows_product_matches_add_at(order):
