@@ -26,9 +26,6 @@ def release(course=None, chapters=None, out_dir=None):
     writes to a temporary one); then a temporary gradebook is used too, so
     nothing of the course's grading state changes.
     """
-    from nbgrader.converters import GenerateAssignment
-    from nbgrader.coursedir import CourseDirectory
-
     course = course or Course()
     known = course.chapters()
     chapters = list(chapters or known)
@@ -36,8 +33,11 @@ def release(course=None, chapters=None, out_dir=None):
     if unknown:
         raise ChapterError(f"unknown chapter(s): {', '.join(unknown)} "
                            f"(known: {', '.join(known) or 'none'})")
+    from nbgrader.converters import GenerateAssignment  # slow to import: only when needed
+    from nbgrader.coursedir import CourseDirectory
     venv_bin_on_path()
     log = logging.getLogger("autograde.release")
+    log.setLevel(logging.ERROR)  # nbgrader warns about every folder --force replaces
     written = []
     with tempfile.TemporaryDirectory(prefix="autograde-db-") as tmp_db:
         for chapter in chapters:

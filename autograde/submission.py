@@ -176,8 +176,11 @@ class _Execution:
     def recover(self, failure, cell):
         """Note the failure, start a fresh process and replay the cells that had succeeded."""
         self.notes.append(failure.describe(cell.label))
+        if time.monotonic() >= self.total_deadline:
+            self.stop("total time limit reached; later cells not run")
+            return
         if self.restarts >= self.settings.max_restarts:
-            self.stop(f"the notebook's process failed {self.restarts + 1} times; later cells not run")
+            self.stop("no restart left; later cells not run")
             return
         self.restarts += 1
         self.client.start()

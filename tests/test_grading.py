@@ -555,3 +555,35 @@ def test_judge_reports_a_call_that_never_returns(tmp_path):
         assert not client.alive  # killed; the grader restarts it and replays the cells
     finally:
         client.stop()
+
+
+# ---------------------------------------------------------------------------
+# Limits that end grading early
+
+
+def grade_fixture_variant(tmp_path, settings, **answers_replaced):
+    from autograde.submission import grade_submission
+    source = read_json(FIXTURE.source_notebook("toy"))
+    nb = read_json(FIXTURE.release_notebook("toy"))
+    for gid, text in answers(source).items():
+        set_answer(nb, gid, answers_replaced.get(gid, text))
+    path = write(tmp_path, "student", "toy", nb)
+    chap = load_chapter(FIXTURE.source_notebook("toy"), FIXTURE.release_notebook("toy"), "toy")
+    return grade_submission(chap, "student", path, settings, "secret", "hash").result
+
+
+def test_total_time_limit_stops_grading(tmp_path):
+    slow = "import time\ntime.sleep(60)\n"
+    result = grade_fixture_variant(tmp_path, GradingSettings(cell_timeout=60, total_timeout=8),
+                                   relu=slow)
+    assert result["status"] == ("timeout in cell 4 (relu); total time limit reached; "
+                                "later cells not run")
+    assert result["score"] == 0
+
+
+def test_no_restart_left(tmp_path):
+    result = grade_fixture_variant(tmp_path, GradingSettings(max_restarts=0),
+                                   softmax="import os\n\ndef softmax(z):\n    os._exit(3)\n")
+    assert result["status"] == ("kernel died in cell 8 (test_softmax_shape): exit code 3; "
+                                "no restart left; later cells not run")
+    assert result["score"] == 1  # relu only: running_mean's test never ran
