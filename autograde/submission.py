@@ -70,7 +70,7 @@ def grade_submission(chapter, student_id, path, settings, secret, submission_sha
                                        + str(exc))) for c in chapter.tests()]
         return Graded(result)
 
-    with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="autograde-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tmp) / "notebook"
         workdir.mkdir()
         shutil.copyfile(path, workdir / Path(path).name)  # the submission itself is never touched

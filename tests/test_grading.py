@@ -399,6 +399,12 @@ def test_grader_skip_cells_do_not_run(batches):
     assert "a slow demo ran</pre>" not in page
 
 
+def test_feedback_shows_the_output_of_the_students_notebook(batches):
+    batch = batches(FIXTURE, "toy")
+    assert "relu is not implemented yet: solve exercise 1 to see its plot." in batch.feedback("release")
+    assert "Figure size" in batch.feedback("solution")
+
+
 def test_rerun_skips_everyone_and_writes_identical_csv(batches):
     batch = batches(FIXTURE, "toy")
     again = batch.run()

@@ -101,6 +101,14 @@ def test_each_solution_region_became_a_stub(course, chapter):
 
 
 @pytest.mark.parametrize("course, chapter", CHAPTERS)
+def test_release_keeps_the_cell_ids_of_the_source(course, chapter):
+    """The grader matches a submission's cells to the source by these ids."""
+    source = [c.get("id") for c in read_json(course.source_notebook(chapter))["cells"]]
+    released = [c.get("id") for c in read_json(course.release_notebook(chapter))["cells"]]
+    assert released == source and None not in source
+
+
+@pytest.mark.parametrize("course, chapter", CHAPTERS)
 def test_chapter_follows_the_authoring_contract(course, chapter):
     assert lint_notebook(course.source_notebook(chapter)) == []
 
