@@ -667,7 +667,7 @@ class Word2Vec:
 # Evaluation on word pairs and analogies written for the default corpus
 # ----------------------------------------------------------------------------
 
-EVAL_PATH = Path(__file__).parent / "data" / "w2v_eval.json"
+EVAL_PATH = Path(__file__).parent / "resources" / "w2v_eval.json"
 
 
 def load_eval_set(path=EVAL_PATH):
