@@ -18,9 +18,11 @@ On Linux it uses the strongest mechanisms the machine allows, decided once by
   namespace, if the kernel allows unprivileged ones.
 * **a separate unprivileged user**: as root the payload runs under a uid of
   its own (``UID_BASE`` + the launcher's pid), so ``RLIMIT_NPROC`` counts only
-  its processes and it can signal or trace nothing else. In a user namespace
-  the payload enters a second, nested one, which owns no mount or network
-  namespace, so it cannot undo the mounts.
+  its processes and it can signal or trace nothing else. Either way the
+  payload then enters a user namespace of its own, which owns no mount or
+  network namespace (so it cannot undo the mounts) and in which
+  ``max_user_namespaces`` is 0 (so it cannot create user namespaces, a
+  frequent way into kernel bugs).
 * **an allow-list root**: a tmpfs becomes ``/`` (``pivot_root``), holding
   read-only binds of the system directories (``/usr``, ``/lib*``, ``/bin``),
   a few files of ``/etc``, the Python installation (``sys.prefix``,
@@ -164,7 +166,7 @@ def _probe():
     caps = {"platform": sys.platform, "rlimits": True, "session": True}
     names = ("mount_namespace", "net_namespace", "pid_namespace", "ipc_namespace",
              "uts_namespace", "user_namespace", "separate_uid", "allowlist_root",
-             "cgroup_memory", "cgroup_pids", "cgroup_cpu")
+             "nested_userns_blocked", "cgroup_memory", "cgroup_pids", "cgroup_cpu")
     for name in names:
         caps[name] = False
     caps["mode"] = "rlimits"
@@ -175,9 +177,9 @@ def _probe():
         for name in names:
             caps["reason_" + name] = "not Linux"
         return caps
-    mode, why = _probe_namespaces()
+    mode, flags, why = _probe_namespaces()
     if mode is None:
-        for name in names[:8]:
+        for name in names[:9]:
             caps["reason_" + name] = why
     else:
         caps["mode"] = mode
@@ -185,14 +187,16 @@ def _probe():
             caps[name] = True
         caps["allowlist_root"] = True
         caps["filesystem"] = "allow-list root"
+        caps["nested_userns_blocked"] = "userns_blocked" in flags
+        if not caps["nested_userns_blocked"]:
+            caps["reason_nested_userns_blocked"] = ("the kernel ignores max_user_namespaces "
+                                                    "inside a user namespace")
         if mode == "root":
             caps["separate_uid"] = True
-            caps["user"] = f"separate uid ({UID_BASE} + launcher pid)"
-            caps["user_namespace"] = False
-            caps["reason_user_namespace"] = ("not needed as root: a separate uid "
-                                             "is used instead")
+            caps["user"] = (f"separate uid ({UID_BASE} + launcher pid) in a user namespace "
+                            "of its own")
         else:
-            caps["user"] = "nested user namespace"
+            caps["user"] = "the grader's uid in a nested user namespace"
             caps["reason_separate_uid"] = "not root: the payload keeps the grader's uid"
     cg = _cgroup_setup()
     if cg is None:
@@ -210,7 +214,7 @@ def _probe():
 
 
 def _probe_namespaces():
-    """Try the full launcher once; return (mode, reason-if-none)."""
+    """Try the full launcher once; return (mode, flags from inside, reason if no mode)."""
     import subprocess
     import tempfile
     modes = ["root"] if os.geteuid() == 0 else []
@@ -226,12 +230,13 @@ def _probe_namespaces():
             except Exception as exc:  # pragma: no cover - unexpected OS failure
                 reasons.append(f"{mode}: {exc}")
                 continue
-            if out.strip() == b"ok":
-                return mode, None
+            words = out.decode(errors="replace").split()
+            if words and words[0] == "ok":
+                return mode, words[1:], None
             reasons.append(f"{mode}: {out.decode(errors='replace').strip()[-200:]}")
     if shutil_which("bwrap"):
         reasons.append("bubblewrap is installed but not used")
-    return None, "; ".join(reasons) or "unshare(2) is not permitted here"
+    return None, [], "; ".join(reasons) or "unshare(2) is not permitted here"
 
 
 def shutil_which(name):
@@ -1070,13 +1075,23 @@ def _payload(cfg, libc, uid, gid, probe=False):
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
-    elif cfg["mode"] == "userns":
-        # A nested user namespace owns no mount or network namespace, so the
-        # payload cannot unmount or reconfigure anything.
+        # Changing uid made the process non-dumpable, which hands its /proc
+        # files to root; it becomes dumpable again at exec anyway.
+        libc.prctl(PR_SET_DUMPABLE, 1)
+    if cfg["mode"] in ("root", "userns"):
+        # A user namespace of its own, nested in the sandbox's: it owns no
+        # mount or network namespace, so the payload cannot unmount or
+        # reconfigure anything; and it may not create further user
+        # namespaces, which keeps that part of the kernel out of reach.
+        outer = uid if cfg["mode"] == "root" else 0
         libc.unshare(CLONE_NEWUSER)
         _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{uid} 0 1")
-        _write("/proc/self/gid_map", f"{gid} 0 1")
+        _write("/proc/self/uid_map", f"{uid} {outer} 1")
+        _write("/proc/self/gid_map", f"{gid} {outer} 1")
+        try:
+            _write("/proc/sys/user/max_user_namespaces", "0")
+        except OSError:
+            pass  # an older kernel: nested user namespaces stay possible
     if libc is not None:
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -1115,11 +1130,15 @@ def _probe_inside(cfg):
         problems.append("not in a pid namespace")
     if cfg["mode"] == "root" and os.getuid() == 0:
         problems.append("still root")
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = ["userns_blocked"] if libc.unshare(CLONE_NEWUSER) != 0 else []
     try:
         open(os.path.join(cfg["workdir"], ".probe"), "w").close()
     except OSError as exc:
         problems.append(f"workdir not writable: {exc}")
-    os.write(1, (("; ".join(problems)) if problems else "ok").encode() + b"\n")
+    os.write(1, (("; ".join(problems)) if problems else " ".join(["ok"] + flags)).encode()
+             + b"\n")
     os._exit(0)
 
 

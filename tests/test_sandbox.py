@@ -243,6 +243,19 @@ def test_runs_as_a_separate_unprivileged_user(course):
     assert groups.strip() == "[]"
 
 
+@needs("nested_userns_blocked")
+def test_no_capabilities_and_no_new_user_namespaces(course):
+    code = """
+    import ctypes, os
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    libc = ctypes.CDLL(None, use_errno=True)
+    print(status["CapEff"].strip(), status["NoNewPrivs"].strip(),
+          libc.unshare(0x10000000), ctypes.get_errno())
+    """
+    rc, out = run(code, course["workdir"])
+    assert out.split() == ["0000000000000000", "1", "-1", "28"]  # ENOSPC: limit is 0
+
+
 def test_memory_bomb_raises_memory_error(course):
     code = """
     try:
@@ -558,8 +571,8 @@ def test_numpy_and_course_lib_work_inside(course):
 def test_capabilities_are_reported_with_reasons():
     caps = sandbox.capabilities()
     for key in ("mount_namespace", "net_namespace", "pid_namespace", "ipc_namespace",
-                "user_namespace", "separate_uid", "allowlist_root", "rlimits",
-                "cgroup_memory", "cgroup_pids", "cgroup_cpu"):
+                "user_namespace", "separate_uid", "allowlist_root", "nested_userns_blocked",
+                "rlimits", "cgroup_memory", "cgroup_pids", "cgroup_cpu"):
         assert isinstance(caps[key], bool)
         if not caps[key]:
             assert caps.get("reason_" + key), key
@@ -573,10 +586,12 @@ def test_as_root_every_mechanism_is_active():
     if caps["mode"] != "root":
         pytest.skip(f"unshare(2) refused even as root: {caps.get('reason_mount_namespace')}")
     for key in ("mount_namespace", "net_namespace", "pid_namespace", "ipc_namespace",
-                "separate_uid", "allowlist_root"):
+                "user_namespace", "separate_uid", "allowlist_root", "nested_userns_blocked"):
         assert caps[key], key
     if caps["cgroup"] == "none":
         pytest.skip("no writable cgroup hierarchy on this machine")
+    for key in ("cgroup_memory", "cgroup_pids", "cgroup_cpu"):
+        assert caps[key], caps.get("reason_" + key)
 
 
 @needs("mount_namespace")
