@@ -3,7 +3,7 @@
 ``spawn(argv, workdir=...)`` starts ``argv`` through a small launcher (this
 file run as a script) that builds the sandbox and then executes ``argv``::
 
-    grader ──Popen──> launcher (outside, waits, forwards SIGINT, cleans up)
+    grader ──Popen──> launcher (outside: waits, forwards SIGINT, passes on the status)
                         └─fork─> init: pid 1 of a new pid namespace, builds the root
                                    └─fork─> payload: unprivileged, rlimits, execve(argv)
 
@@ -95,8 +95,9 @@ class Limits:
 
     ``memory_bytes`` bounds each process's address space (RLIMIT_AS) and,
     where a memory cgroup is available, the resident memory of the whole
-    tree. NumPy with IPython maps about 1 GiB of address space before doing
-    anything, so keep it at 2 GiB or more. ``processes`` bounds RLIMIT_NPROC
+    tree. With one BLAS thread (see :func:`default_env`) the grader's runner
+    with IPython, NumPy and Matplotlib loaded maps about 280 MB of address
+    space, so keep at least 512 MiB. ``processes`` bounds RLIMIT_NPROC
     (counted per uid, so only effective under the separate uid or a user
     namespace) and, in a pids cgroup, the tasks (threads included) of the
     tree. ``cpus`` is the CPU bandwidth of the tree in cores (cgroup only).
@@ -112,6 +113,10 @@ class Limits:
     cpus: float = 1.0
     tmp_bytes: int = 64 * 2**20
     workdir_bytes: int = 256 * 2**20
+
+
+class SandboxError(OSError):
+    """The sandbox could not be built, or ``argv`` could not be executed in it."""
 
 
 def default_env(workdir=None):
@@ -226,7 +231,7 @@ def _probe_namespaces():
                           mode=mode, cgroups=None)
             cfg["payload"] = False
             try:
-                out = _run_launcher(cfg, subprocess, capture=True)
+                out = _run_launcher(cfg, subprocess)
             except Exception as exc:  # pragma: no cover - unexpected OS failure
                 reasons.append(f"{mode}: {exc}")
                 continue
@@ -234,12 +239,12 @@ def _probe_namespaces():
             if words and words[0] == "ok":
                 return mode, words[1:], None
             reasons.append(f"{mode}: {out.decode(errors='replace').strip()[-200:]}")
-    if shutil_which("bwrap"):
+    if _which("bwrap"):
         reasons.append("bubblewrap is installed but not used")
     return None, [], "; ".join(reasons) or "unshare(2) is not permitted here"
 
 
-def shutil_which(name):
+def _which(name):
     """``shutil.which`` without importing shutil in the launcher."""
     for d in os.environ.get("PATH", "").split(":"):
         p = os.path.join(d, name)
@@ -343,12 +348,14 @@ def _cgroup_create(limits):
     period = 100_000
     quota = max(int(limits.cpus * period), 1000)
 
-    def write(d, fname, value):
+    def write(d, fname, value, needed=True):
         try:
             with open(os.path.join(d, fname), "w") as f:
                 f.write(str(value))
-        except OSError:
-            pass
+        except OSError as exc:
+            if needed:  # capabilities() promised this limit: never go without it
+                _cgroup_remove(made)
+                raise SandboxError(f"cannot set {fname} of {d}: {exc.strerror}") from None
 
     for key, parent in cg["parents"].items():
         _sweep(parent)
@@ -365,7 +372,9 @@ def _cgroup_create(limits):
         if cg["version"] == "v1":
             if key == "memory":
                 write(d, "memory.limit_in_bytes", limits.memory_bytes + extra_mem)
-                write(d, "memory.memsw.limit_in_bytes", limits.memory_bytes + extra_mem)
+                # Only where swap is accounted.
+                write(d, "memory.memsw.limit_in_bytes", limits.memory_bytes + extra_mem,
+                      needed=False)
             elif key == "pids":
                 write(d, "pids.max", limits.processes + extra_tasks)
             elif key == "cpu":
@@ -373,7 +382,7 @@ def _cgroup_create(limits):
                 write(d, "cpu.cfs_quota_us", quota)
         else:
             write(d, "memory.max", limits.memory_bytes + extra_mem)
-            write(d, "memory.swap.max", 0)
+            write(d, "memory.swap.max", 0, needed=False)
             write(d, "pids.max", limits.processes + extra_tasks)
             write(d, "cpu.max", f"{quota} {period}")
     return made
@@ -506,7 +515,6 @@ def _config(argv, workdir, limits, env, *, mode, cgroups, readable=()):
         "env": env,
         "limits": asdict(limits),
         "readable": _readable_paths() + [os.path.abspath(p) for p in readable],
-        "package": _HERE,
         "package_entries": _package_entries(),
         "cgroups": cgroups or [],
         "uid_base": UID_BASE,
@@ -516,27 +524,30 @@ def _config(argv, workdir, limits, env, *, mode, cgroups, readable=()):
     }
 
 
-class SandboxError(OSError):
-    """The sandbox could not be built, or ``argv`` could not be executed in it."""
-
-
 def _launcher_argv(config_fd, report_fd):
     return [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__), "--launch",
             str(config_fd), str(report_fd)]
 
 
-def _pipes(cfg):
-    """(config read end, report read end, report write end), the config already written.
+def _pipes():
+    """(config read end, config write end, report read end, report write end).
 
-    The launcher reads its configuration from the first pipe. The second
+    The launcher reads its configuration from the first pipe (written by
+    :func:`_send_config` once it runs, so no size can block). The second
     carries setup errors back; it reaches EOF without a word once the payload
     has been executed (every copy of its write end is close-on-exec).
     """
     cr, cw = os.pipe()
-    os.write(cw, json.dumps(cfg).encode())
-    os.close(cw)
     rr, rw = os.pipe()
-    return cr, rr, rw
+    return cr, cw, rr, rw
+
+
+def _send_config(cw, cfg):
+    try:
+        with os.fdopen(cw, "wb") as f:
+            f.write(json.dumps(cfg).encode())
+    except BrokenPipeError:
+        pass  # the launcher died at once; its report says why
 
 
 def _read_report(rr, timeout=60):
@@ -559,18 +570,27 @@ def _read_report(rr, timeout=60):
     return b"".join(chunks).decode(errors="replace").strip()
 
 
-def _run_launcher(cfg, subprocess, capture):
+def _run_launcher(cfg, subprocess):
     """Run the launcher in probe mode; return what it printed (and any setup error)."""
-    cr, rr, rw = _pipes(cfg)
+    cr, cw, rr, rw = _pipes()
     try:
-        res = subprocess.run(_launcher_argv(cr, rw), pass_fds=(cr, rw),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
-                             timeout=30, start_new_session=True)
+        proc = subprocess.Popen(_launcher_argv(cr, rw), pass_fds=(cr, rw),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+                                start_new_session=True)
+    except BaseException:
+        for fd in (cw, rr):
+            os.close(fd)
+        raise
     finally:
         os.close(cr)
         os.close(rw)
-    return res.stdout + _read_report(rr, timeout=5).encode()
+    _send_config(cw, cfg)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        kill(proc)
+    return out + _read_report(rr, timeout=5).encode()
 
 
 def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
@@ -608,20 +628,22 @@ def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
     cgroups = _cgroup_create(limits) if caps["cgroup"] != "none" else []
     cfg = _config(argv, workdir, limits, env, mode=caps["mode"], cgroups=cgroups,
                   readable=readable)
-    cr, rr, rw = _pipes(cfg)
+    cr, cw, rr, rw = _pipes()
     try:
         proc = subprocess.Popen(_launcher_argv(cr, rw), pass_fds=(cr, rw), cwd=workdir,
                                 env={"PATH": "/usr/bin:/bin"},
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
     except BaseException:
-        os.close(rr)
+        for fd in (cw, rr):
+            os.close(fd)
         _cgroup_remove(cgroups)
         raise
     finally:
         os.close(cr)
         os.close(rw)
     proc.sandbox_cgroups = cgroups
+    _send_config(cw, cfg)
     error = _read_report(rr)
     if error:
         kill(proc)
