@@ -2,7 +2,6 @@
 
 from numbers import Integral, Real
 
-from ..backend import get_array_module
 from .base import Layer, check_input
 
 
