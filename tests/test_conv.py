@@ -317,3 +317,16 @@ def test_dout_shape_is_checked():
     layer.forward(np.zeros((2, 1, 5, 5), dtype=np.float32))
     with pytest.raises(ValueError, match=r"expected \(2, 2, 3, 3\)"):
         layer.backward(np.zeros((2, 2, 5, 5), dtype=np.float32))
+
+
+def test_workspace_reuses_only_matching_arrays():
+    from course_lib.layers.workspace import Workspace
+    ws = Workspace()
+    a = ws.get("cols", (2, 3), np.float32, np)
+    assert a.shape == (2, 3) and not a.any()
+    assert ws.get("cols", (2, 3), np.float32, np) is a
+    assert ws.get("cols", (3, 2), np.float32, np) is not a
+    b = ws.get("cols", (3, 2), np.float32, np)
+    assert ws.get("cols", (3, 2), np.float64, np) is not b
+    ws.clear()
+    assert ws.get("cols", (2, 3), np.float32, np) is not a

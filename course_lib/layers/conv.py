@@ -159,8 +159,8 @@ class Conv2D(Layer):
                  init="he_uniform", rng=None, dtype=np.float32):
         super().__init__()
         if int(in_channels) < 1 or int(out_channels) < 1:
-            raise ValueError(f"Conv2D needs positive channel counts, got in_channels={in_channels}, "
-                             f"out_channels={out_channels}")
+            raise ValueError(f"Conv2D needs positive channel counts, got "
+                             f"in_channels={in_channels}, out_channels={out_channels}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size", 1)
         self.stride = _pair(stride, "stride", 1)

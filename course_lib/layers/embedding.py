@@ -38,8 +38,8 @@ class Embedding(Layer):
     def __init__(self, num_embeddings, embedding_dim, rng=None, dtype=np.float32):
         super().__init__()
         if int(num_embeddings) < 1 or int(embedding_dim) < 1:
-            raise ValueError(f"Embedding needs positive sizes, got num_embeddings={num_embeddings}, "
-                             f"embedding_dim={embedding_dim}")
+            raise ValueError(f"Embedding needs positive sizes, got "
+                             f"num_embeddings={num_embeddings}, embedding_dim={embedding_dim}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         rng = rng if rng is not None else np.random.default_rng(0)
         W = rng.standard_normal((self.num_embeddings, self.embedding_dim))

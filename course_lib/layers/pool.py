@@ -1,4 +1,4 @@
-"""Max and average pooling over (kh, kw) windows of NCHW arrays, as PyTorch's ``MaxPool2d``/``AvgPool2d``.
+"""Max and average pooling over (kh, kw) windows of NCHW arrays, as PyTorch's pooling layers.
 
 Shapes: ``x`` (N, C, H, W) -> ``out`` (N, C, H_out, W_out) with
 ``H_out = (H - kh)/sh + 1`` and ``W_out = (W - kw)/sw + 1`` (no padding); the

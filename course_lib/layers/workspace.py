@@ -13,8 +13,12 @@ from ..backend import get_array_module
 
 
 class Workspace:
-    """Named scratch arrays: ``ws.get("cols", shape, dtype, xp)`` returns the same array on every
-    call with the same shape, dtype and array module, and a new one (filled with zeros) otherwise."""
+    """Named scratch arrays.
+
+    ``ws.get("cols", shape, dtype, xp)`` returns the same array on every call
+    with the same shape, dtype and array module (numpy or cupy), and a new
+    one, filled with zeros, otherwise.
+    """
 
     def __init__(self):
         self._arrays = {}
@@ -22,7 +26,9 @@ class Workspace:
     def get(self, name, shape, dtype, xp):
         shape = tuple(int(n) for n in shape)
         buf = self._arrays.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype or get_array_module(buf) is not xp:
+        stale = (buf is None or buf.shape != shape or buf.dtype != dtype
+                 or get_array_module(buf) is not xp)
+        if stale:
             buf = self._arrays[name] = xp.zeros(shape, dtype=dtype)
         return buf
 
