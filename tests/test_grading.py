@@ -242,6 +242,7 @@ class Batch:
         # A shorter cell limit for the fixture's infinite loop; the default for real chapters.
         self.settings = GradingSettings(cell_timeout=30.0) if course is FIXTURE else GradingSettings()
         self.report = self.run()
+        assert not self.report.failed, f"grading could not run: {self.report.failed}"
         self.csv_bytes = (self.out / "grades.csv").read_bytes()
         self.rows = {r["student_id"]: r for r in csv.DictReader(self.csv_bytes.decode().splitlines())}
 
