@@ -305,15 +305,16 @@ def _cgroup_setup():
         return None
     dirs, version = _own_cgroup_dirs()
     if version == "v1":
+        # Each sandbox's group sits right in the grader's own group, not in a
+        # common parent: the CPU scheduler then weighs every sandbox like one
+        # process, instead of all sandboxes together like one.
         parents = {}
         for ctrl, d in dirs.items():
-            parent = os.path.join(d, "autograde")
             try:
-                os.makedirs(parent, exist_ok=True)
-                probe = os.path.join(parent, f"probe-{os.getpid()}")
+                probe = os.path.join(d, f"sb-probe-{os.getpid()}")
                 os.mkdir(probe)
                 os.rmdir(probe)
-                parents[ctrl] = parent
+                parents[ctrl] = d
             except OSError:
                 continue
         if parents:
@@ -395,7 +396,7 @@ def _sweep(parent):
     except OSError:
         return
     for n in names:
-        if n.startswith("sb-"):
+        if n.startswith("sb-") and not n.startswith("sb-probe-"):
             try:
                 os.kill(int(n.split("-")[1]), 0)
                 continue  # its creator is alive and may still use it
