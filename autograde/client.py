@@ -56,6 +56,7 @@ class RunnerClient:
 
     @property
     def alive(self):
+        """True while a runner process is started and not known to have failed."""
         return self.proc is not None
 
     def start(self):

@@ -37,16 +37,20 @@ class Course:
 
     @property
     def source_dir(self):
+        """``<root>/solutions``: the instructor's notebooks."""
         return self.root / "solutions"
 
     @property
     def release_dir(self):
+        """``<root>/notebooks``: the student release."""
         return self.root / "notebooks"
 
     def source_notebook(self, chapter):
+        """``solutions/<chapter>/<chapter>.ipynb``."""
         return self.source_dir / chapter / f"{chapter}.ipynb"
 
     def release_notebook(self, chapter):
+        """``notebooks/<chapter>/<chapter>.ipynb``."""
         return self.release_dir / chapter / f"{chapter}.ipynb"
 
     def chapters(self):

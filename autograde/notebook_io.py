@@ -48,6 +48,7 @@ class SourceCell:
 
     @property
     def grade_id(self):
+        """nbgrader's ``grade_id``, or None for a cell without one."""
         return self.nbgrader.get("grade_id")
 
     @property
@@ -61,18 +62,22 @@ class SourceCell:
 
     @property
     def locked(self):
+        """True for cells a student may not change: test cells and read-only cells."""
         return bool(self.nbgrader.get("locked")) or self.role == "test"
 
     @property
     def points(self):
+        """Points of a test cell (0 for other cells)."""
         return float(self.nbgrader.get("points", 0) or 0)
 
     @property
     def skip(self):
+        """True when the source tags the cell ``grader-skip``."""
         return SKIP_TAG in self.tags
 
     @property
     def label(self):
+        """How statuses name the cell: its grade_id, else its position."""
         return self.grade_id or f"cell {self.index}"
 
 
@@ -86,13 +91,16 @@ class Chapter:
     release_sha256: str
 
     def answers(self):
+        """The answer cells, in order."""
         return [c for c in self.cells if c.role == "answer"]
 
     def tests(self):
+        """The test cells, in order."""
         return [c for c in self.cells if c.role == "test"]
 
     @property
     def max_score(self):
+        """The sum of the points of all test cells."""
         return sum(c.points for c in self.tests())
 
     def answer_names(self):
@@ -128,6 +136,7 @@ class RunCell:
 
     @property
     def label(self):
+        """How statuses name the cell, e.g. ``cell 4 (relu)``."""
         if self.origin is not None and self.origin.grade_id:
             return f"cell {self.index} ({self.origin.grade_id})"
         return f"cell {self.index}"

@@ -47,14 +47,17 @@ def format_points(x):
 
 
 def result_path(out_dir, student_id):
+    """``OUT_DIR/results/<student_id>.json``."""
     return Path(out_dir) / "results" / f"{student_id}.json"
 
 
 def feedback_path(out_dir, student_id, chapter):
+    """``OUT_DIR/feedback/<student_id>/<chapter>.html``."""
     return Path(out_dir) / "feedback" / student_id / f"{chapter}.html"
 
 
 def save_result(out_dir, result):
+    """Write one student's result record atomically."""
     atomic_write_text(result_path(out_dir, result["student_id"]),
                       json.dumps(result, indent=1, sort_keys=True) + "\n")
 

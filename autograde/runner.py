@@ -45,9 +45,11 @@ class CappedText(io.TextIOBase):
         self.truncated = False
 
     def writable(self):
+        """Always True: this stream only takes writes."""
         return True
 
     def write(self, text):
+        """Keep ``text`` while there is room; return its length as a stream does."""
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         room = self.cap - self.size
@@ -59,6 +61,7 @@ class CappedText(io.TextIOBase):
         return len(text)
 
     def getvalue(self):
+        """Everything kept, with a note when output was cut."""
         text = "".join(self.parts)
         return text + "\n[output truncated]\n" if self.truncated else text
 
@@ -84,6 +87,7 @@ class Runner:
         return {"h": ident}
 
     def lookup(self, ident):
+        """The object behind a handle the grader sent back."""
         try:
             return self.handles[ident]
         except KeyError:
@@ -133,6 +137,7 @@ class Runner:
                 self.reply_error(exc)
 
     def reply_error(self, exc):
+        """Answer a request with the exception's type name and message."""
         try:
             message = str(exc)
         except Exception:
@@ -141,6 +146,7 @@ class Runner:
         protocol.send(self.fd_out, {"ok": False, "error": error})
 
     def op_exec(self, header, _):
+        """Run one cell with IPython; capture its output and error."""
         source = header.get("source")
         if not isinstance(source, str):
             raise ValueError("exec needs the cell's source")
@@ -158,31 +164,38 @@ class Runner:
         return reply, None
 
     def op_get(self, _, names):
+        """The values of the requested global names that exist."""
         ns = self.shell.user_ns
         return {"ok": True}, {n: ns[n] for n in names if isinstance(n, str) and n in ns}
 
     def op_call(self, header, args):
+        """Call a handle with ``[args, kwargs]``; its printed output is dropped."""
         target = self.lookup(header.get("target"))
         positional, keywords = args
         with _redirected(CappedText(0), CappedText(0)):
             return {"ok": True}, target(*positional, **keywords)
 
     def op_getattr(self, header, _):
+        """An attribute of a handle."""
         return {"ok": True}, getattr(self.lookup(header.get("target")), str(header.get("name")))
 
     def op_setattr(self, header, value):
+        """Set an attribute of a handle."""
         setattr(self.lookup(header.get("target")), str(header.get("name")), value)
         return {"ok": True}, None
 
     def op_getitem(self, header, key):
+        """An item of a handle."""
         return {"ok": True}, self.lookup(header.get("target"))[key]
 
     def op_setitem(self, header, pair):
+        """Set an item of a handle from ``[key, value]``."""
         key, value = pair
         self.lookup(header.get("target"))[key] = value
         return {"ok": True}, None
 
     def op_len(self, header, _):
+        """The length of a handle."""
         return {"ok": True}, len(self.lookup(header.get("target")))
 
 
@@ -213,6 +226,8 @@ def _make_shell():
     from traitlets.config import Config
 
     class GradingShell(InteractiveShell):
+        """IPython's shell, keeping tracebacks for the reply and running no GUI loop."""
+
         last_traceback_text = ""
 
         def _showtraceback(self, etype, evalue, stb):

@@ -115,6 +115,7 @@ class _Execution:
         self.stopped = ""        # why the remaining cells are not run
 
     def run(self):
+        """Run every cell in order; return one CellRecord per cell."""
         records = []
         self.client.start()
         self.total_deadline = time.monotonic() + self.settings.total_timeout
@@ -146,10 +147,12 @@ class _Execution:
         return records
 
     def stop(self, why):
+        """Run no further cell, and say why in the status."""
         self.stopped = why
         self.notes.append(why)
 
     def run_code(self, rec, deadline):
+        """Run a non-test code cell in the student's process."""
         rec.ran = True
         try:
             reply, _ = self.client.request({"op": "exec", "source": rec.cell.source}, None, deadline)
@@ -168,6 +171,7 @@ class _Execution:
             self.notes.append(f"memory limit in {rec.cell.label}")
 
     def run_test(self, rec, deadline):
+        """Run a test cell here, against the student's process."""
         rec.ran = True
         rec.verdict = self.judge.run_test(rec.cell.source, deadline)
         if rec.verdict.failure is not None:
