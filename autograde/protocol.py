@@ -61,7 +61,7 @@ class Bounds:
     """Upper limits checked while decoding (and encoding) a frame."""
 
     max_header_bytes: int = 64 * 2**20
-    max_payload_bytes: int = 1 * 2**30
+    max_payload_bytes: int = 256 * 2**20
     max_depth: int = 64
     max_nodes: int = 1_000_000
     max_ndim: int = 32
