@@ -1,6 +1,6 @@
 """Grading throughput: a class of 50 submissions of one chapter, 1 worker vs 2 workers.
 
-Usage: python benchmarks/grading_throughput.py [--chapter 02_mlp] [--students 50] [--repeats 3]
+Usage: python benchmarks/grading_throughput.py [--chapter 02_mlp] [--students 50] [--rounds 2]
 
 Targets: per-submission overhead beyond executing the notebook itself < 1 s,
 and 2 workers at least 1.7x as fast as 1 on 2 cores. Exits with status 1
@@ -14,7 +14,8 @@ first exercise solved, each under its own student id. Measured:
   IPython shell, no sandbox, no grading; the mean over the class's mix.
   This is what any grader must pay to run a notebook.
 * ``grade``: ``python -m autograde grade``'s Python API on the whole class,
-  once with 1 worker and once with 2, each into a fresh output folder.
+  with 1 worker then with 2, each into a fresh output folder, ``--rounds``
+  times; the fastest pass of each counts (other load only ever slows a pass).
 * overhead = grade time per submission (1 worker) - execute time per notebook:
   the sandbox, the separate student process, the test cells' round trips,
   feedback and result files.
@@ -52,12 +53,17 @@ from autograde.notebook_io import load_chapter, rebuild, read_submission  # noqa
 OVERHEAD_TARGET_S = 1.0
 SPEEDUP_TARGET = 1.7
 
-# Runs the cells given on stdin (a JSON list of sources) in one IPython shell.
+# Runs the cells given on stdin (a JSON list of sources) in one IPython shell
+# configured like the grader's runner (no history database, no colours).
 PLAIN_RUN = """
 import json, sys
 cells = json.load(sys.stdin)
 from IPython.core.interactiveshell import InteractiveShell
-shell = InteractiveShell.instance()
+from traitlets.config import Config
+config = Config()
+config.HistoryManager.enabled = False
+config.InteractiveShell.colors = "nocolor"
+shell = InteractiveShell.instance(config=config)
 for source in cells:
     shell.run_cell(source, store_history=False, silent=True)
 """
@@ -70,6 +76,8 @@ def parse_args():
     parser.add_argument("--students", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3,
                         help="plain executions of each kind of notebook for the baseline")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="passes of 1 worker then 2 workers; the fastest of each counts")
     return parser.parse_args()
 
 
@@ -238,19 +246,27 @@ def measure(args, course, chapter, notebooks, kinds, ncpu, meter):
             folder = subs / f"student{i:03d}"
             folder.mkdir(parents=True)
             (folder / f"{chapter}.ipynb").write_text(json.dumps(notebooks[kind]), encoding="utf-8")
-        t1, cpu1, report1 = grade_class(course, chapter, subs, 1, meter)
-        t2, cpu2, report2 = grade_class(course, chapter, subs, 2, meter)
-    if report1.rows != report2.rows:
-        sys.exit("1 worker and 2 workers gave different grades")
+        passes = {1: [], 2: []}
+        for _ in range(args.rounds):
+            for workers in (1, 2):
+                passes[workers].append(grade_class(course, chapter, subs, workers, meter))
+    reports = [report for runs in passes.values() for _, _, report in runs]
+    if any(report.rows != reports[0].rows for report in reports):
+        sys.exit("the passes gave different grades")
+    for workers, runs in passes.items():
+        print(f"{workers} worker(s), each pass: "
+              + ", ".join(f"{t:.1f} s" for t, _, _ in runs))
+    t1, cpu1, _ = min(passes[1], key=lambda run: run[0])
+    t2, cpu2, _ = min(passes[2], key=lambda run: run[0])
 
     n = args.students
     per_sub = t1 / n
     overhead = per_sub - execute_s
     overhead_cpu = cpu1 / n - execute_cpu
     speedup = t1 / t2
-    print(f"grading, 1 worker:  {t1:.1f} s wall ({per_sub:.2f} s per submission), "
+    print(f"grading, 1 worker (fastest pass):  {t1:.1f} s wall ({per_sub:.2f} s per submission), "
           f"{cpu1 / n:.2f} s CPU per submission")
-    print(f"grading, 2 workers: {t2:.1f} s wall ({t2 / n:.2f} s per submission), "
+    print(f"grading, 2 workers (fastest pass): {t2:.1f} s wall ({t2 / n:.2f} s per submission), "
           f"{cpu2 / n:.2f} s CPU per submission")
     print(f"overhead beyond executing the notebook: {overhead:.2f} s wall, "
           f"{overhead_cpu:.2f} s CPU per submission (target < {OVERHEAD_TARGET_S:.1f} s)")

@@ -11,7 +11,9 @@ The whole batch is graded once (module fixture) and each test checks one
 attacker's result.
 """
 
+import ast
 import copy
+import html
 import json
 import os
 import shutil
@@ -266,6 +268,35 @@ def raise_base_exceptions():
         "scale": "def scale(x, a):\n    raise KeyboardInterrupt\n"})
 
 
+def exfiltrate_hidden_inputs():
+    # relu is correct but keeps every input it gets; a later cell prints them.
+    nb = notebook(replace={"relu": (
+        "SEEN = []\n"
+        "def relu(x):\n"
+        "    SEEN.append(np.asarray(x, dtype=float).ravel().tolist())\n"
+        "    return np.maximum(x, 0)\n")})
+    return with_added_cell(nb, "print(SEEN)\n")
+
+
+def leaked_inputs(feedback_html):
+    """The lists printed by exfiltrate_hidden_inputs, read back from its feedback page."""
+    text = html.unescape(feedback_html)
+    start = text.index("[[-1.0, 0.0, 2.0]")
+    return ast.literal_eval(text[start:text.index("]]", start) + 2])
+
+
+def replay_leaked_inputs(seen):
+    # No relu at all: the visible answer and the previous submission's hidden
+    # answer, hard-coded. New bytes draw new hidden inputs, so it must fail.
+    leaked_x = seen[1]
+    return notebook(solved=(), replace={"relu": (
+        f"LEAKED_X = np.array({leaked_x!r}).reshape(3, 5)\n"
+        "def relu(x):\n"
+        "    if np.shape(x) == (3,):\n"
+        "        return np.array([0.0, 0.0, 2.0])\n"
+        "    return np.where(LEAKED_X > 0, LEAKED_X, 0.0)\n")})
+
+
 def _dos(code):
     return with_added_cell(notebook(), code)
 
@@ -363,6 +394,7 @@ ATTACKS = {
     "predictable_inputs": predictable_inputs, "custom_exception_handler": custom_exception_handler,
     "fake_pass_output": fake_pass_output, "patch_the_runner": patch_the_runner,
     "cheating_return_value": cheating_return_value,
+    "exfiltrate_hidden_inputs": exfiltrate_hidden_inputs,
     "raise_base_exceptions": raise_base_exceptions, "infinite_loop": infinite_loop,
     "loop_ignoring_sigint": loop_ignoring_sigint, "memory_bomb": memory_bomb,
     "fork_bomb": fork_bomb, "output_flood": output_flood, "exit_kernel": exit_kernel,
@@ -423,6 +455,16 @@ def batch(tmp_path_factory):
     _write(subs / "write_files" / f"{CHAPTER}.ipynb", write_files(targets))
     before = {p: Path(p).read_bytes() for p in targets if Path(p).exists()}
 
+    # A first submission prints the hidden inputs it received into its own
+    # feedback; a second one tries to use them.
+    leak_subs = tmp / "leak"
+    _write(leak_subs / "leaker" / f"{CHAPTER}.ipynb", exfiltrate_hidden_inputs())
+    grade(CHAPTER, leak_subs, tmp / "leak_out", course=course, workers=1, settings=SETTINGS,
+          progress=False)
+    seen = leaked_inputs((tmp / "leak_out" / "feedback" / "leaker" / f"{CHAPTER}.html")
+                         .read_text(encoding="utf-8"))
+    _write(subs / "replay_leaked_inputs" / f"{CHAPTER}.ipynb", replay_leaked_inputs(seen))
+
     solo = grade(CHAPTER, solo_subs, tmp / "solo_out", course=course, workers=1,
                  settings=SETTINGS, progress=False)
     report = grade(CHAPTER, subs, out, course=course, workers=2, settings=SETTINGS,
@@ -460,7 +502,7 @@ def test_batch_grades_everyone_without_failures(batch):
     assert report.failed == {}
     expected = set(ATTACKS) | set(BROKEN) | {"alice", "bob", "wrong_chapter",
                                               "missing_notebook", "network", "read_files",
-                                              "write_files"}
+                                              "write_files", "replay_leaked_inputs"}
     assert set(batch["results"]) == expected
     assert len(report.rows) == len(expected)
 
@@ -520,6 +562,17 @@ def test_tampering_inside_the_kernel_changes_nothing(batch, name):
     res = result(batch, name)
     assert res["score"] <= HONEST_PART
     assert not any(t["passed"] for t in res["tests"][1:]), res["tests"]
+
+
+def test_hidden_inputs_leaked_into_feedback_are_useless(batch):
+    # Student code must receive hidden inputs to compute on them, and what it
+    # prints reaches its own feedback; but the inputs depend on the grader's
+    # secret and on the submission's bytes, so the next submission gets others.
+    leaker = result(batch, "exfiltrate_hidden_inputs")
+    assert leaker["score"] == HONEST_PART
+    replay = result(batch, "replay_leaked_inputs")
+    assert replay["score"] == 0.0
+    assert replay["tests"][0]["message"].startswith("a hidden test failed")
 
 
 DOS_STATUS = {
