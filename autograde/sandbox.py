@@ -79,7 +79,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME = 32, 1024, 2048
-MS_BIND, MS_MOVE, MS_REC = 4096, 8192, 16384
+MS_BIND, MS_REC = 4096, 16384
 MS_PRIVATE, MS_RELATIME = 1 << 18, 1 << 21
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
@@ -722,6 +722,8 @@ def kill(proc):
 
 
 class _Libc:
+    """The system calls the launcher needs that Python 3.11's os module lacks, via ctypes."""
+
     def __init__(self):
         import ctypes
         self.ctypes = ctypes
