@@ -75,11 +75,25 @@ def _release(course, args):
     return 0
 
 
+def sandbox_warning():
+    """A warning when this machine can only give the weak sandbox (limits, no isolation), else None."""
+    from autograde.sandbox import capabilities
+    caps = capabilities()
+    if caps.get("mode") != "rlimits":
+        return None
+    return ("warning: this machine gives the grading sandbox resource limits only: student code runs "
+            "as your user and can read your files and use the network. Grade untrusted submissions "
+            "as root, where user namespaces are allowed, or inside a container (see the README).")
+
+
 def _grade(course, args):
     from autograde.config import load_settings
     from autograde.grade import GradingError, grade
     from autograde.notebook_io import ChapterError
     settings = load_settings(cell_timeout=args.cell_timeout, total_timeout=args.total_timeout)
+    warning = sandbox_warning()
+    if warning:
+        print(warning, file=sys.stderr)
     start = time.perf_counter()
     try:
         report = grade(args.chapter, args.submissions, args.out, course=course,

@@ -8,12 +8,11 @@ started with :meth:`RunnerClient.start`.
 """
 
 import os
-import signal
 import sys
 import time
 
 from autograde import protocol
-from autograde.sandbox import Limits, default_env, kill, spawn
+from autograde.sandbox import Limits, default_env, exit_reason, kill, spawn
 
 #: Seconds the runner may take to import IPython and say it is ready.
 START_TIMEOUT = 60.0
@@ -124,9 +123,12 @@ class RunnerClient:
                 code = proc.wait(timeout=5)
             except Exception:
                 code = None
-            if code == -signal.SIGKILL:
+            # Ask the sandbox before stop(): it reads the cgroups that kill() removes. A SIGKILL
+            # is a memory limit only when the OOM killer struck; the student may kill itself too.
+            reason = exit_reason(proc) if code is not None else None
+            if reason == "memory":
                 kind, detail = "memory", "killed"
-            elif code == -signal.SIGXCPU:
+            elif reason == "cpu":
                 kind = "cpu"
             elif code is not None:
                 detail = f"exit code {code}" if code >= 0 else f"signal {-code}"

@@ -641,3 +641,12 @@ def test_startup_overhead_is_small(course):
     for _ in range(3):
         assert run_argv(["/bin/true"], course["workdir"])[0] == 0
     assert (time.monotonic() - t0) / 3 < 1.0
+
+
+def test_grading_warns_when_only_resource_limits_are_available(monkeypatch):
+    from autograde.__main__ import sandbox_warning
+    monkeypatch.setattr(sandbox, "_CAPS", dict(CAPS, mode="rlimits", cgroup="none"))
+    warning = sandbox_warning()
+    assert warning and "read your files" in warning and "container" in warning
+    monkeypatch.setattr(sandbox, "_CAPS", dict(CAPS, mode="root"))
+    assert sandbox_warning() is None
