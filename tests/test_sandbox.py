@@ -489,8 +489,13 @@ def test_kill_kills_grandchildren(course):
     """
     proc = sandbox.spawn(PY + [textwrap.dedent(code)], workdir=course["workdir"], limits=SMALL)
     try:
-        assert proc.stdout.readline() == b"started\n"
-        assert proc.stdout.readline() == b"tick\n"
+        # Both processes write to one pipe, so their words may interleave: wait for both.
+        seen, deadline = b"", time.monotonic() + 10
+        while (b"started" not in seen or b"tick" not in seen) and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+            if ready:
+                seen += os.read(proc.stdout.fileno(), 65536)
+        assert b"started" in seen and b"tick" in seen, seen
         fd = os.dup(proc.stdout.fileno())  # kill() closes the Popen's own copy
     finally:
         sandbox.kill(proc)
