@@ -112,6 +112,22 @@ def test_gradients_match_central_differences(seed):
     check_layer_gradients(layer, x, rng=rng, tol=1e-6)
 
 
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("stride, padding", [(1, 1), ((2, 1), (1, 0))])
+def test_both_work_array_layouts(C, stride, padding):
+    """One input channel stores work arrays as (..., N, H, W), several as (..., H, W, N);
+    both must give the reference output and the finite-difference gradients."""
+    rng = np.random.default_rng(40 + C)
+    layer = Conv2D(C, 2, 3, stride=stride, padding=padding, rng=rng, dtype=np.float64)
+    layer.b.data[:] = rng.standard_normal(2)
+    x = rng.standard_normal((3, C, 7, 6))
+    expected = conv2d_naive(x, layer.W.data, layer.b.data, stride, padding)
+    # Same float64 products summed in a different order: agreement to ~1e-15 relative.
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+    # Correct gradients agree to ~1e-8 relative in float64; wrong ones miss 1e-6 by far.
+    check_layer_gradients(layer, x, rng=rng, tol=1e-6)
+
+
 def test_overlapping_windows_gradient():
     """Stride 1 with a 3x3 kernel: every pixel is in up to 9 windows, so col2im must add."""
     rng = np.random.default_rng(7)

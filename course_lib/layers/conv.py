@@ -190,30 +190,30 @@ class Conv2D(Layer):
         _, F, H_out, W_out = self.output_shape(x.shape)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
 
-        # Channels first: with x_pad laid out as (C, N, H, W), the copies below
-        # and the matrix product work on whole (C, ...) and (F, ...) blocks.
+        # Channels first. All indexing below uses the axis order (C, H, W, N);
+        # how the work arrays are stored is up to _grid (see _samples_last).
         if ph or pw:
             # The border is zeroed once, when the work array is made; each call
             # only overwrites the interior.
-            x_pad = self._work.get("x_pad", (C, N, H_in + 2 * ph, W_in + 2 * pw), x.dtype, xp)
-            x_pad[:, :, ph:ph + H_in, pw:pw + W_in] = x.transpose(1, 0, 2, 3)
+            x_pad = self._grid("x_pad", (C,), H_in + 2 * ph, W_in + 2 * pw, N, x.dtype, xp)
+            x_pad[:, ph:ph + H_in, pw:pw + W_in, :] = x.transpose(1, 2, 3, 0)
         else:
-            x_pad = x.transpose(1, 0, 2, 3)
+            x_pad = x.transpose(1, 2, 3, 0)
 
-        # im2col: cols[c, u, v, n, i, j] = x_pad[c, n, i*sh + u, j*sw + v]
-        cols = self._work.get("cols", (C, kh, kw, N, H_out, W_out), x.dtype, xp)
+        # im2col: cols[c, u, v, i, j, n] = x_pad[c, i*sh + u, j*sw + v, n]
+        cols = self._work.get("cols", (C * kh * kw, H_out * W_out * N), x.dtype, xp)
+        cols_grid = self._as_grid(cols, (C, kh, kw), H_out, W_out, N)
         for u in range(kh):
             for v in range(kw):
-                cols[:, u, v] = x_pad[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw]
-        cols = cols.reshape(C * kh * kw, N * H_out * W_out)
+                cols_grid[:, u, v] = x_pad[:, u:u + sh * H_out:sh, v:v + sw * W_out:sw]
 
         W2 = self.W.data.reshape(F, -1)
-        out2 = self._work.get("out", (F, N * H_out * W_out), xp.result_type(W2, cols), xp)
-        xp.matmul(W2, cols, out=out2)                         # (F, N*H_out*W_out)
+        out2 = self._work.get("out", (F, H_out * W_out * N), xp.result_type(W2, cols), xp)
+        xp.matmul(W2, cols, out=out2)                         # (F, H_out*W_out*N)
         self.cache = (x.shape, (N, F, H_out, W_out), cols)
         # Back to (N, F, H_out, W_out) in a new array, adding the bias on the way.
         out = xp.empty((N, F, H_out, W_out), dtype=out2.dtype)
-        out2 = out2.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3)
+        out2 = self._as_grid(out2, (F,), H_out, W_out, N).transpose(3, 0, 1, 2)
         if self.b is None:
             out[...] = out2
         else:
@@ -230,25 +230,53 @@ class Conv2D(Layer):
         _, F, H_out, W_out = out_shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
 
-        dout2 = self._work.get("dout", (F, N * H_out * W_out), dout.dtype, xp)
-        dout2.reshape(F, N, H_out, W_out)[...] = dout.transpose(1, 0, 2, 3)
+        # Columns in the same order as those of cols.
+        dout2 = self._work.get("dout", (F, H_out * W_out * N), dout.dtype, xp)
+        self._as_grid(dout2, (F,), H_out, W_out, N)[...] = dout.transpose(1, 2, 3, 0)
         if self.b is not None:
             self.b.grad += dout2.sum(axis=1)
         self.W.grad += (dout2 @ cols.T).reshape(self.W.data.shape)
         W2 = self.W.data.reshape(F, -1)
-        dcols = self._work.get("dcols", (C * kh * kw, N * H_out * W_out),
+        dcols = self._work.get("dcols", (C * kh * kw, H_out * W_out * N),
                               xp.result_type(W2, dout2), xp)
         xp.matmul(W2.T, dout2, out=dcols)
-        dcols = dcols.reshape(C, kh, kw, N, H_out, W_out)
+        dcols = self._as_grid(dcols, (C, kh, kw), H_out, W_out, N)
 
         # col2im: every column goes back onto its window; overlapping windows add up.
-        dx_pad = self._work.get("dx_pad", (C, N, H_in + 2 * ph, W_in + 2 * pw), dcols.dtype, xp)
+        dx_pad = self._grid("dx_pad", (C,), H_in + 2 * ph, W_in + 2 * pw, N, dcols.dtype, xp)
         dx_pad[...] = 0
         for u in range(kh):
             for v in range(kw):
-                dx_pad[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw] += dcols[:, u, v]
-        # A copy (never a view of the work array, which the next call overwrites).
-        return dx_pad[:, :, ph:ph + H_in, pw:pw + W_in].transpose(1, 0, 2, 3).copy()
+                dx_pad[:, u:u + sh * H_out:sh, v:v + sw * W_out:sw] += dcols[:, u, v]
+        # A new C-ordered (N, C, H, W) array, never a view of the work array,
+        # which the next call overwrites.
+        return dx_pad[:, ph:ph + H_in, pw:pw + W_in].transpose(3, 0, 1, 2).copy()
+
+    @property
+    def _samples_last(self):
+        """Whether work arrays store (..., H, W, N) rather than (..., N, H, W).
+
+        Samples last makes one window row of every sample, x_pad[c, i, j:j+W_out, :],
+        a single contiguous run of W_out*N numbers (runs of N with a horizontal
+        stride), so the kh*kw copies of im2col and the adds of col2im move long
+        runs instead of rows of a few pixels. It costs a slower transpose of the
+        input, output and their gradients (N moves to the last axis), which only
+        pays off when there are several input channels (measured with
+        benchmarks/layers_vs_torch.py); with one, (..., N, H, W) is faster.
+        """
+        return self.in_channels > 1
+
+    def _as_grid(self, array, lead, H, W, N):
+        """View with axes (*lead, H, W, N) of a work array stored as ``_samples_last`` says."""
+        if self._samples_last:
+            return array.reshape(lead + (H, W, N))
+        xp = get_array_module(array)
+        return xp.moveaxis(array.reshape(lead + (N, H, W)), len(lead), -1)
+
+    def _grid(self, name, lead, H, W, N, dtype, xp):
+        """Work array ``name`` seen with axes (*lead, H, W, N); see ``_as_grid``."""
+        stored = lead + ((H, W, N) if self._samples_last else (N, H, W))
+        return self._as_grid(self._work.get(name, stored, dtype, xp), lead, H, W, N)
 
     def __repr__(self):
         return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
