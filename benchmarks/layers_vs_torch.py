@@ -77,19 +77,12 @@ def time_pair(ours, theirs, repeat, block=5, warmup=3):
 
 # --- workloads: each returns (course_lib callable, PyTorch callable) -------------------------
 
-def conv_case(N, C, F, H, k, p, seed=0):
-    """Forward + backward of one convolution, with the same weights in both libraries."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((N, C, H, H), dtype=np.float32)
-    ours = Conv2D(C, F, k, padding=p, rng=rng)
-    ours.b.data[:] = rng.standard_normal(F, dtype=np.float32)
-    dout = rng.standard_normal(ours.output_shape(x.shape), dtype=np.float32)
+def forward_backward_pair(ours, theirs, x, dout):
+    """Two closures running one forward and backward pass, of course_lib's layer and of PyTorch's.
 
-    theirs = torch.nn.Conv2d(C, F, k, padding=p)
-    with torch.no_grad():
-        theirs.weight.copy_(torch.from_numpy(ours.W.data))
-        theirs.bias.copy_(torch.from_numpy(ours.b.data))
-    tx = torch.from_numpy(x).requires_grad_(True)    # so PyTorch computes dx too, as course_lib does
+    PyTorch's input requires a gradient, so it computes dx as course_lib does.
+    """
+    tx = torch.from_numpy(x).requires_grad_(True)
     tdout = torch.from_numpy(dout)
 
     def run_ours():
@@ -103,6 +96,21 @@ def conv_case(N, C, F, H, k, p, seed=0):
         theirs(tx).backward(tdout)
 
     return run_ours, run_theirs
+
+
+def conv_case(N, C, F, H, k, p, seed=0):
+    """Forward + backward of one convolution, with the same weights in both libraries."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, H), dtype=np.float32)
+    ours = Conv2D(C, F, k, padding=p, rng=rng)
+    ours.b.data[:] = rng.standard_normal(F, dtype=np.float32)
+    dout = rng.standard_normal(ours.output_shape(x.shape), dtype=np.float32)
+
+    theirs = torch.nn.Conv2d(C, F, k, padding=p)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.W.data))
+        theirs.bias.copy_(torch.from_numpy(ours.b.data))
+    return forward_backward_pair(ours, theirs, x, dout)
 
 
 def two_convs_case():
@@ -117,20 +125,7 @@ def batchnorm_case(shape=(64, 32, 14, 14), seed=0):
     dout = rng.standard_normal(shape, dtype=np.float32)
     ours = BatchNorm2d(shape[1])
     theirs = torch.nn.BatchNorm2d(shape[1])
-    tx = torch.from_numpy(x).requires_grad_(True)
-    tdout = torch.from_numpy(dout)
-
-    def run_ours():
-        ours.zero_grad()
-        ours.forward(x)
-        ours.backward(dout)
-
-    def run_theirs():
-        theirs.zero_grad()
-        tx.grad = None
-        theirs(tx).backward(tdout)
-
-    return run_ours, run_theirs
+    return forward_backward_pair(ours, theirs, x, dout)
 
 
 def pool_case(kind, shape=(64, 16, 28, 28), seed=0):
@@ -139,18 +134,7 @@ def pool_case(kind, shape=(64, 16, 28, 28), seed=0):
     ours = MaxPool2D(2) if kind == "max" else AvgPool2D(2)
     theirs = torch.nn.MaxPool2d(2) if kind == "max" else torch.nn.AvgPool2d(2)
     dout = rng.standard_normal(ours.forward(x).shape, dtype=np.float32)
-    tx = torch.from_numpy(x).requires_grad_(True)
-    tdout = torch.from_numpy(dout)
-
-    def run_ours():
-        ours.forward(x)
-        ours.backward(dout)
-
-    def run_theirs():
-        tx.grad = None
-        theirs(tx).backward(tdout)
-
-    return run_ours, run_theirs
+    return forward_backward_pair(ours, theirs, x, dout)
 
 
 def training_step_case(N=64, seed=0):

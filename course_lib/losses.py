@@ -5,12 +5,25 @@ printed here can be compared with ``torch.nn.functional`` directly.
 """
 
 from .backend import get_array_module
+from .layers.activations import sigmoid, softplus
 
 
 def _check_finite(xp, x, name, loss):
     if not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{loss}: {name} contains NaN or infinite values; "
                          "check the layer before the loss (a learning rate too large?)")
+
+
+def _check_pair(pred, target, loss, pred_name, target_name):
+    """The checks MSE and BCE share: float predictions, matching shapes, finite values in both."""
+    _check_float(pred, pred_name, loss)
+    if pred.shape != target.shape:
+        raise ValueError(f"{loss}: {pred_name} have shape {tuple(pred.shape)} but {target_name} "
+                         f"have shape {tuple(target.shape)}; they must match")
+    xp = get_array_module(pred, target)
+    _check_finite(xp, pred, pred_name, loss)
+    _check_finite(xp, target, target_name, loss)
+    return xp
 
 
 def _check_float(x, name, loss):
@@ -35,13 +48,7 @@ class MSELoss(Loss):
     """
 
     def forward(self, pred, target):
-        _check_float(pred, "pred", "MSELoss")
-        if pred.shape != target.shape:
-            raise ValueError(f"MSELoss: pred has shape {tuple(pred.shape)} but target has "
-                             f"shape {tuple(target.shape)}; they must match")
-        xp = get_array_module(pred, target)
-        _check_finite(xp, pred, "pred", "MSELoss")
-        _check_finite(xp, target, "target", "MSELoss")
+        _check_pair(pred, target, "MSELoss", "predictions", "targets")
         diff = pred - target
         self.cache = diff
         return float((diff ** 2).mean())
@@ -54,24 +61,18 @@ class MSELoss(Loss):
 class BCEWithLogitsLoss(Loss):
     """Binary cross-entropy on logits z with targets y in [0, 1], averaged over all entries.
 
-    ``L = mean(max(z, 0) - z*y + log(1 + exp(-|z|)))``, which equals
+    ``L = mean(softplus(z) - z*y)`` with ``softplus(z) = log(1 + exp(z))``, which equals
     ``-[y log sigmoid(z) + (1-y) log(1 - sigmoid(z))]`` but never overflows.
     Backward: ``dz = (sigmoid(z) - y) / z.size``.
     """
 
     def forward(self, pred, target):
-        _check_float(pred, "logits", "BCEWithLogitsLoss")
-        if pred.shape != target.shape:
-            raise ValueError(f"BCEWithLogitsLoss: logits have shape {tuple(pred.shape)} but "
-                             f"targets have shape {tuple(target.shape)}; they must match")
-        xp = get_array_module(pred, target)
-        _check_finite(xp, pred, "logits", "BCEWithLogitsLoss")
+        xp = _check_pair(pred, target, "BCEWithLogitsLoss", "logits", "targets")
         if bool(xp.any((target < 0) | (target > 1))):
             raise ValueError("BCEWithLogitsLoss: targets must lie in [0, 1]")
         z, y = pred, target.astype(pred.dtype)
-        e = xp.exp(-xp.abs(z))
-        self.cache = (xp.where(z >= 0, 1 / (1 + e), e / (1 + e)), y)
-        return float((xp.maximum(z, 0) - z * y + xp.log1p(e)).mean())
+        self.cache = (sigmoid(z), y)
+        return float((softplus(z) - z * y).mean())
 
     def backward(self):
         sig, y = self.cache

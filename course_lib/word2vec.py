@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import asarray, get_array_module, to_numpy
+from .layers.activations import sigmoid, softplus
 from .text import NegativeSampler, Vocab, keep_probabilities, subsample
 
 MIN_LR_RATIO = 1e-4   # the learning rate ends at lr * 1e-4, as in word2vec and gensim
@@ -43,16 +44,9 @@ MIN_LR_RATIO = 1e-4   # the learning rate ends at lr * 1e-4, as in word2vec and 
 # The math, as pure functions
 # ----------------------------------------------------------------------------
 
-def sigmoid(x):
-    """``1 / (1 + exp(-x))``, computed as ``(1 + tanh(x / 2)) / 2`` so it never overflows."""
-    xp = get_array_module(x)
-    return 0.5 + 0.5 * xp.tanh(0.5 * x)
-
-
 def log_sigmoid(x):
-    """``log sigmoid(x) = -log(1 + exp(-x))``, stable for large ``|x|``."""
-    xp = get_array_module(x)
-    return -xp.logaddexp(0.0, -x)
+    """``log sigmoid(x) = -log(1 + exp(-x)) = -softplus(-x)``, stable for large ``|x|``."""
+    return -softplus(-x)
 
 
 def embedding_forward(W, ids):

@@ -80,6 +80,8 @@ def test_bad_input_is_named():
         ce(np.array([[np.nan, 0.0]]), np.array([0]))
     with pytest.raises(ValueError, match="NaN or infinite"):
         MSELoss()(np.array([np.inf]), np.array([0.0]))
+    with pytest.raises(ValueError, match="targets contains NaN or infinite"):
+        BCEWithLogitsLoss()(np.zeros(2), np.array([0.0, np.nan]))
     with pytest.raises(ValueError, match="must match"):
         MSELoss()(np.zeros((2, 3)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):

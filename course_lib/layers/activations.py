@@ -1,6 +1,28 @@
 """Element-wise activations and softmax. Each backward is the derivative of the forward above it."""
 
+from ..backend import get_array_module
 from .base import Layer, check_input
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))`` for an array of any shape, never overflowing.
+
+    For ``x < 0`` it is evaluated as ``exp(x) / (1 + exp(x))``, so ``exp`` only
+    ever sees ``-|x| <= 0``; both branches are exact to rounding, also in the
+    far tails (unlike ``(1 + tanh(x/2)) / 2``, which loses digits for x << 0).
+    """
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))              # in (0, 1], never overflows
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softplus(x):
+    """``log(1 + exp(x))``, written as ``max(x, 0) + log1p(exp(-|x|))``: exact, never overflowing.
+
+    Its derivative is ``sigmoid(x)``; ``-softplus(-x)`` is ``log sigmoid(x)``.
+    """
+    xp = get_array_module(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
 class _Elementwise(Layer):
@@ -54,15 +76,13 @@ class LeakyReLU(_Elementwise):
 class Sigmoid(_Elementwise):
     """``out = 1 / (1 + exp(-x))``; ``dx = dout * out * (1 - out)``.
 
-    Computed as ``exp(x) / (1 + exp(x))`` for negative x so exp never overflows.
+    Computed by ``sigmoid`` above, so exp never overflows.
     """
 
     def forward(self, x):
-        xp = self._check(x)
-        e = xp.exp(-xp.abs(x))              # in (0, 1], never overflows
-        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        self.cache = out
-        return out
+        self._check(x)
+        self.cache = sigmoid(x)
+        return self.cache
 
     def backward(self, dout):
         out = self.cache
@@ -88,16 +108,12 @@ class Softplus(_Elementwise):
     """
 
     def forward(self, x):
-        xp = self._check(x)
+        self._check(x)
         self.cache = x
-        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        return softplus(x)
 
     def backward(self, dout):
-        x = self.cache
-        xp = self._check(x)
-        e = xp.exp(-xp.abs(x))
-        sig = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        return dout * sig
+        return dout * sigmoid(self.cache)
 
 
 class Softmax(_Elementwise):
