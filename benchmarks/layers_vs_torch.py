@@ -22,6 +22,11 @@ Workloads, with the target ratio each should stay under:
   conv 1->16 3x3 pad 1, ReLU, max-pool 2, conv 16->32 3x3 pad 1, ReLU,
   max-pool 2, flatten, linear 128->10, cross-entropy, Adam; target 2.5.
 * Max- and average pooling, forward + backward (no target; for information).
+* For information, the three matrix products inside the 16->32 convolution
+  (forward, dW, dx's columns) timed alone, on arrays of the shapes the layer
+  uses, next to PyTorch's whole layer: whatever the layer does besides them
+  (im2col, col2im, transposes) can only add to this time, so its ratio is a
+  floor for the layer's ratio as long as NumPy's BLAS does the arithmetic.
 
 PyTorch is optional (the 'bench' extra); without it the script says so and stops.
 """
@@ -113,6 +118,34 @@ def conv_case(N, C, F, H, k, p, seed=0):
     return forward_backward_pair(ours, theirs, x, dout)
 
 
+def conv_products_case(N, C, F, H, k, p, seed=0):
+    """Only the three matrix products of Conv2D's forward + backward, next to PyTorch's whole layer.
+
+    The products (forward ``W @ cols``, ``dW = dout @ cols.T``, ``dcols = W.T @ dout``)
+    run on arrays of the shapes the layer uses, chunk by chunk, and nothing
+    else: a lower bound on the layer's time that no rearranging of the other
+    work can beat while NumPy's BLAS does the arithmetic.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, H), dtype=np.float32)
+    layer = Conv2D(C, F, k, padding=p, rng=rng)
+    _, _, H_out, W_out = layer.output_shape(x.shape)
+    W2 = layer.W.data.reshape(F, -1)
+    chunks = []
+    for _, n in layer._chunks(x):
+        cols = rng.standard_normal((W2.shape[1], H_out * W_out * n), dtype=np.float32)
+        dout2 = rng.standard_normal((F, cols.shape[1]), dtype=np.float32)
+        chunks.append((cols, dout2, np.empty_like(dout2), np.empty_like(cols)))
+
+    def run_products():
+        for cols, dout2, out2, dcols in chunks:
+            np.matmul(W2, cols, out=out2)
+            dout2 @ cols.T
+            np.matmul(W2.T, dout2, out=dcols)
+
+    return run_products, conv_case(N, C, F, H, k, p, seed)[1]
+
+
 def two_convs_case():
     a_ours, a_theirs = conv_case(64, 1, 16, 28, 5, 2, seed=1)
     b_ours, b_theirs = conv_case(64, 16, 32, 14, 3, 1, seed=2)
@@ -180,6 +213,8 @@ WORKLOADS = [
     # (name, builder, target ratio or None)
     ("Conv2D 1->16 5x5 p2, 64x28x28 (fwd+bwd)", lambda: conv_case(64, 1, 16, 28, 5, 2), 2.0),
     ("Conv2D 16->32 3x3 p1, 64x14x14 (fwd+bwd)", lambda: conv_case(64, 16, 32, 14, 3, 1), 2.0),
+    ("  its 3 matrix products alone (see below)", lambda: conv_products_case(64, 16, 32, 14, 3, 1),
+     None),
     ("both LeNet convolutions (fwd+bwd)", two_convs_case, 2.0),
     ("BatchNorm2d 64x32x14x14 (fwd+bwd, train)", batchnorm_case, 1.3),
     ("MaxPool2D 2x2, 64x16x28x28 (fwd+bwd)", lambda: pool_case("max"), None),

@@ -128,6 +128,26 @@ def test_both_work_array_layouts(C, stride, padding):
     check_layer_gradients(layer, x, rng=rng, tol=1e-6)
 
 
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("per_chunk, sizes", [(1, [1] * 7), (3, [3, 3, 1]), (100, [7])])
+def test_batch_processed_in_chunks(C, per_chunk, sizes):
+    """A batch split into chunks (the last one smaller) gives the reference output and
+    the finite-difference gradients; with several chunks, the backward pass rebuilds
+    each chunk's columns, with one it reuses the forward's."""
+    rng = np.random.default_rng(60 + C)
+    layer = Conv2D(C, 2, 3, padding=1, rng=rng, dtype=np.float64)
+    layer.b.data[:] = rng.standard_normal(2)
+    x = rng.standard_normal((7, C, 7, 6))
+    per_sample = C * 3 * 3 * 7 * 6 * x.itemsize             # bytes of one sample's columns
+    layer.chunk_bytes = per_chunk * per_sample
+    assert [n for _, n in layer._chunks(x)] == sizes
+    expected = conv2d_naive(x, layer.W.data, layer.b.data, 1, 1)
+    # Same float64 products summed in a different order: agreement to ~1e-15 relative.
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+    # Correct gradients agree to ~1e-8 relative in float64; wrong ones miss 1e-6 by far.
+    check_layer_gradients(layer, x, rng=rng, tol=1e-6)
+
+
 def test_overlapping_windows_gradient():
     """Stride 1 with a 3x3 kernel: every pixel is in up to 9 windows, so col2im must add."""
     rng = np.random.default_rng(7)
