@@ -40,10 +40,22 @@ class _Pool2D(Layer):
                              f"{tuple(out_shape)} (the shape of the forward output)")
         return xp
 
-    def _window_entry(self, a, u, v, H_out, W_out):
-        """The (u, v) entry of every window of ``a``: shape (N, C, H_out, W_out), a view."""
-        sh, sw = self.stride
-        return a[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw]
+    def _window_entries(self, a, H_out, W_out):
+        """Yields ``(u*kw + v, view)`` for each position (u, v) inside a window, in row-major order.
+
+        ``view`` is the (u, v) entry of every window of ``a`` at once, shape
+        (N, C, H_out, W_out); writing to it writes to ``a``.
+        """
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        for u in range(kh):
+            for v in range(kw):
+                yield u * kw + v, a[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw]
+
+    @property
+    def _overlapping(self):
+        """Whether windows overlap (stride < kernel): a pixel may then be in several."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        return sh < kh or sw < kw
 
     def __repr__(self):
         return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride})"
@@ -69,37 +81,30 @@ class MaxPool2D(_Pool2D):
     def forward(self, x):
         xp, H_out, W_out = self._out_size(x)
         kh, kw = self.kernel_size
-        out = self._window_entry(x, 0, 0, H_out, W_out).copy()
+        entries = self._window_entries(x, H_out, W_out)
+        out = next(entries)[1].copy()
         # argmax[n, c, i, j] = u*kw + v, the position of the maximum inside its window
         argmax = xp.zeros(out.shape, dtype=xp.int8 if kh * kw <= 127 else xp.int32)
-        for u in range(kh):
-            for v in range(kw):
-                if u == v == 0:
-                    continue
-                entry = self._window_entry(x, u, v, H_out, W_out)
-                larger = entry > out          # strictly larger: a tie keeps the earlier position
-                # Positions only grow, so max() records the newest larger one (and branch-free
-                # arithmetic is several times faster than a masked copy).
-                xp.maximum(argmax, larger * argmax.dtype.type(u * kw + v), out=argmax)
-                xp.maximum(out, entry, out=out)
+        for position, entry in entries:
+            larger = entry > out              # strictly larger: a tie keeps the earlier position
+            # Positions only grow, so max() records the newest larger one (and branch-free
+            # arithmetic is several times faster than a masked copy).
+            xp.maximum(argmax, larger * argmax.dtype.type(position), out=argmax)
+            xp.maximum(out, entry, out=out)
         self.cache = (x.shape, argmax)
         return out
 
     def backward(self, dout):
         x_shape, argmax = self.cache
         xp = self._check_dout(dout, argmax.shape)
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
         H_out, W_out = argmax.shape[2:]
-        overlapping = sh < kh or sw < kw
         dx = xp.zeros(x_shape, dtype=dout.dtype)
-        for u in range(kh):
-            for v in range(kw):
-                target = self._window_entry(dx, u, v, H_out, W_out)
-                is_max = argmax == u * kw + v
-                if overlapping:               # a pixel may be the maximum of several windows
-                    target += dout * is_max
-                else:
-                    xp.multiply(dout, is_max, out=target)
+        for position, target in self._window_entries(dx, H_out, W_out):
+            is_max = argmax == position
+            if self._overlapping:             # a pixel may be the maximum of several windows
+                target += dout * is_max
+            else:
+                xp.multiply(dout, is_max, out=target)
         return dx
 
 
@@ -119,11 +124,10 @@ class AvgPool2D(_Pool2D):
     def forward(self, x):
         xp, H_out, W_out = self._out_size(x)
         kh, kw = self.kernel_size
-        out = self._window_entry(x, 0, 0, H_out, W_out).copy()
-        for u in range(kh):
-            for v in range(kw):
-                if u or v:
-                    out += self._window_entry(x, u, v, H_out, W_out)
+        entries = self._window_entries(x, H_out, W_out)
+        out = next(entries)[1].copy()
+        for _, entry in entries:
+            out += entry
         out *= 1.0 / (kh * kw)
         self.cache = (x.shape, out.shape)
         return out
@@ -131,16 +135,13 @@ class AvgPool2D(_Pool2D):
     def backward(self, dout):
         x_shape, out_shape = self.cache
         xp = self._check_dout(dout, out_shape)
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        kh, kw = self.kernel_size
         H_out, W_out = dout.shape[2:]
-        overlapping = sh < kh or sw < kw
         share = dout * (1.0 / (kh * kw))
         dx = xp.zeros(x_shape, dtype=dout.dtype)
-        for u in range(kh):
-            for v in range(kw):
-                target = self._window_entry(dx, u, v, H_out, W_out)
-                if overlapping:               # a pixel may belong to several windows
-                    target += share
-                else:
-                    target[...] = share
+        for _, target in self._window_entries(dx, H_out, W_out):
+            if self._overlapping:             # a pixel may belong to several windows
+                target += share
+            else:
+                target[...] = share
         return dx
