@@ -74,6 +74,10 @@ def get_device():
         if wanted == "auto":
             _device = "gpu" if gpu_available() else "cpu"
         elif wanted in _DEVICES:
+            if wanted == "gpu" and not gpu_available():
+                raise RuntimeError(
+                    f"the environment variable COURSE_LIB_DEVICE=gpu asks for the GPU, but "
+                    f"{gpu_unavailable_reason()}; unset it, or set it to cpu or auto")
             set_device(wanted)
         else:
             raise ValueError(
@@ -97,7 +101,8 @@ def get_array_module(*arrays):
         if not all(on_gpu):
             raise TypeError(
                 "arrays live on different devices (some NumPy, some CuPy); "
-                "move them to one device with course_lib.backend.asarray(x, device=...)")
+                "move them to one device with course_lib.backend.asarray(x, device=...), "
+                "and a layer or model with .to(device)")
         return _load_cupy() or __import__("cupy")
     return np
 
@@ -130,4 +135,8 @@ def device_of(x):
 def describe():
     """One line saying which device is the default and whether a GPU exists."""
     gpu = "available" if gpu_available() else gpu_unavailable_reason()
-    return f"course_lib default device: {get_device()} (GPU {gpu})"
+    try:
+        device = get_device()
+    except (RuntimeError, ValueError) as err:      # a COURSE_LIB_DEVICE that cannot be honoured
+        device = f"none, {err}"
+    return f"course_lib default device: {device} (GPU {gpu})"

@@ -67,10 +67,14 @@ def check_close(value, expected, name="the result", rtol=1e-6, atol=1e-8, hint="
     """Fail unless ``value`` equals ``expected`` within ``rtol``/``atol``.
 
     Checks, in order: that it is an array (not None), its shape, that it is
-    finite, then the values; the message names the worst entry.
+    finite, then the values; the message names the worst entry. An entry
+    passes when ``|value - expected| <= atol + rtol * |expected|``, or when
+    both are the same infinity or both NaN.
     """
     arr = _as_array(value, name)
-    expected = np.asarray(expected)
+    expected = to_numpy(expected)
+    if expected.dtype.kind == "b":              # True/False compare as 1/0
+        expected = expected.astype(np.float64)
     check_shape(arr, expected.shape, name)
     if not np.all(np.isfinite(arr)) and np.all(np.isfinite(expected)):
         bad = np.argwhere(~np.isfinite(arr))[0]
@@ -78,11 +82,16 @@ def check_close(value, expected, name="the result", rtol=1e-6, atol=1e-8, hint="
             f"{name} contains {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}: "
             "look for an overflow in exp, a log of zero or a division by zero.")
     arr = arr.astype(np.float64) if arr.dtype.kind in "biu" else arr
-    diff = np.abs(arr - expected)
-    tol = atol + rtol * np.abs(expected)
-    if np.all(diff <= tol):
-        return
-    worst = np.unravel_index(np.argmax(diff - tol), diff.shape) if diff.ndim else ()
+    with np.errstate(invalid="ignore"):         # inf - inf is NaN; `close` deals with it
+        diff = np.abs(arr - expected)
+        tol = atol + rtol * np.abs(expected)
+        # An infinite expected value makes tol infinite: there only equality counts.
+        close = ((diff <= tol) & np.isfinite(expected)) | (arr == expected)
+        close |= np.isnan(arr) & np.isnan(expected)
+        if np.all(close):
+            return
+        excess = np.where(close, -np.inf, np.nan_to_num(diff - tol, nan=np.inf))
+    worst = np.unravel_index(np.argmax(excess), diff.shape) if diff.ndim else ()
     where = f" at index {tuple(int(i) for i in worst)}" if worst else ""
     got, want = arr[worst], expected[worst]
     message = f"{name} is wrong{where}: expected {want:.6g}, got {got:.6g}."

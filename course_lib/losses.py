@@ -49,7 +49,9 @@ class MSELoss(Loss):
 
     def forward(self, pred, target):
         _check_pair(pred, target, "MSELoss", "predictions", "targets")
-        diff = pred - target
+        # In pred's dtype, as BCE does: float64 targets must not turn a float32
+        # network's whole backward pass into float64.
+        diff = pred - target.astype(pred.dtype, copy=False)
         self.cache = diff
         return float((diff ** 2).mean())
 

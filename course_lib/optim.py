@@ -80,7 +80,7 @@ class Optimizer:
     def zero_grad(self):
         """Set every parameter's ``.grad`` to zero (layers add into it in ``backward``)."""
         for p in self.params:
-            p.grad[...] = 0
+            p.zero_grad()
 
     def step(self):
         """Apply one update to every parameter from its current ``.grad``."""

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from course_lib import backend
+from course_lib.layers import BatchNorm1d, Conv2D, Linear
 
 
 @pytest.fixture(autouse=True)
@@ -58,11 +59,40 @@ def test_asking_for_an_absent_gpu_says_so(monkeypatch):
         backend.asarray([1.0], device="gpu")
 
 
+class FakeCupyArray:
+    """Looks like a CuPy array to ``is_gpu_array`` (which only reads the type's module)."""
+    __module__ = "cupy._core.core"
+
+
+def test_gpu_from_the_environment_without_a_gpu_names_the_variable(monkeypatch):
+    monkeypatch.setattr(backend, "_load_cupy", lambda: None)
+    monkeypatch.setattr(backend, "_cupy_error", "ModuleNotFoundError: No module named 'cupy'")
+    monkeypatch.setenv("COURSE_LIB_DEVICE", "gpu")
+    backend._device = None
+    with pytest.raises(RuntimeError, match="COURSE_LIB_DEVICE=gpu.*No module named 'cupy'"):
+        backend.get_device()
+    # describe() is how a student finds out what is wrong, so it reports rather than raises.
+    line = backend.describe()
+    assert "COURSE_LIB_DEVICE=gpu" in line and "No module named 'cupy'" in line
+
+
 def test_mixing_devices_is_an_error():
-    class FakeCupyArray:
-        __module__ = "cupy._core.core"
     with pytest.raises(TypeError, match="different devices"):
         backend.get_array_module(np.zeros(2), FakeCupyArray())
+
+
+@pytest.mark.parametrize("make, x", [
+    (lambda: Linear(3, 2), np.zeros((2, 3))),
+    (lambda: Conv2D(1, 2, 3), np.zeros((1, 1, 4, 4))),
+    (lambda: BatchNorm1d(3), np.zeros((2, 3))),
+])
+def test_layers_refuse_input_on_another_device(make, x):
+    """A NumPy input to a layer whose parameters are on the GPU names the problem and the fix."""
+    layer = make()
+    for p in layer.parameters():
+        p.data = FakeCupyArray()
+    with pytest.raises(TypeError, match=r"different devices.*\.to\(device\)"):
+        layer.forward(x)
 
 
 def test_only_backend_imports_cupy():

@@ -101,3 +101,12 @@ def test_bad_types(kwargs):
 def test_integer_input_is_refused():
     with pytest.raises(TypeError, match="floating-point"):
         Dropout(0.5).forward(np.ones((2, 2), dtype=np.int64))
+
+
+def test_layers_made_without_a_seed_draw_different_masks():
+    """Two Dropout layers of one network, both left at the default seed, must not drop the
+    same entries (with one shared seed their masks were identical)."""
+    x = np.ones((40, 40))
+    first, second = Dropout(0.5), Dropout(0.5)
+    assert first.seed != second.seed
+    assert not np.array_equal(first.forward(x), second.forward(x))

@@ -36,17 +36,38 @@ class ForgetsBiasGradient(Linear):
         return dout @ self.W.data.T
 
 
-class TransposedWeightGradient(Linear):
+class SlightlyWrongWeightGradient(Linear):
+    """dW 0.5% too large: a small error that still must not pass."""
+
     def backward(self, dout):
-        self.W.grad += (dout.T @ self.cache).T * 0.5 + 0.5 * (self.cache.T @ dout) * 1.01
+        self.W.grad += 1.005 * (self.cache.T @ dout)
         self.b.grad += dout.sum(0)
         return dout @ self.W.data.T
 
 
-@pytest.mark.parametrize("bad, name", [(ForgetsBiasGradient, "b"), (TransposedWeightGradient, "W")])
+class TransposedWeightGradient(Linear):
+    """dW = dout.T @ x instead of x.T @ dout: the shape fits only because W is square."""
+
+    def backward(self, dout):
+        self.W.grad += dout.T @ self.cache
+        self.b.grad += dout.sum(0)
+        return dout @ self.W.data.T
+
+
+class WrongInputGradient(Linear):
+    """dx = dout @ W instead of dout @ W.T (again only possible for a square W)."""
+
+    def backward(self, dout):
+        self.W.grad += self.cache.T @ dout
+        self.b.grad += dout.sum(0)
+        return dout @ self.W.data
+
+
+@pytest.mark.parametrize("bad, name", [(ForgetsBiasGradient, "b"), (SlightlyWrongWeightGradient, "W"),
+                                       (TransposedWeightGradient, "W"), (WrongInputGradient, "x")])
 def test_checker_catches_wrong_gradients_and_names_them(bad, name):
     rng = np.random.default_rng(1)
-    layer = bad(4, 3, dtype=np.float64)
+    layer = bad(4, 4, dtype=np.float64)         # square, so a transposed W or dx fits its shape
     with pytest.raises(AssertionError, match=rf"{name}: max relative error"):
         check_layer_gradients(layer, rng.standard_normal((5, 4)), rng)
 

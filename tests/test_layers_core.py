@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from course_lib.gradcheck import check_layer_gradients
-from course_lib.layers import (Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Softmax,
-                               Softplus, Tanh)
+from course_lib.layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, ReLU, Sequential,
+                               Sigmoid, Softmax, Softplus, Tanh)
 
 ACTIVATIONS = [Identity, ReLU, lambda: LeakyReLU(0.2), Sigmoid, Tanh, Softplus, Softmax,
                lambda: Softmax(axis=0)]
@@ -137,3 +137,19 @@ def test_linear_rejects_bad_input_with_clear_messages():
 def test_sequential_rejects_non_layers():
     with pytest.raises(TypeError, match="argument 1"):
         Sequential(ReLU(), np.tanh)
+
+
+@pytest.mark.parametrize("make, shape", [
+    (ReLU, (4, 3)), (lambda: LeakyReLU(0.2), (4, 3)), (Sigmoid, (4, 3)), (Tanh, (4, 3)),
+    (Softplus, (4, 3)), (Softmax, (4, 3)), (lambda: Linear(3, 3), (4, 3)),
+    (lambda: Dropout(0.5), (4, 3)), (lambda: Dropout(0.5).eval(), (4, 3)), (Flatten, (4, 3)),
+])
+def test_backward_refuses_a_dout_of_another_shape(make, shape):
+    """A (3,) or (1, 3) gradient would broadcast over a (4, 3) output and give a wrong dx silently;
+    every layer names the mismatch instead."""
+    layer = make()
+    out = layer.forward(np.random.default_rng(0).standard_normal(shape))
+    for bad in (np.ones(out.shape[1:]), np.ones((1,) + out.shape[1:])):
+        with pytest.raises(ValueError, match=r"backward: dout has shape .*expected \(4, 3\)"):
+            layer.backward(bad)
+    assert layer.backward(np.ones(out.shape)).shape == shape

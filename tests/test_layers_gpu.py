@@ -112,3 +112,20 @@ def test_embedding_repeated_indices():
     dout = images(idx.shape + (5,))
     assert cpu.backward(dout) is None and gpu.backward(asarray(dout, device="gpu")) is None
     np.testing.assert_allclose(to_numpy(gpu.W.grad), cpu.W.grad, **TOL)
+
+
+@pytest.mark.parametrize("make", [lambda: Conv2D(2, 3, 3), lambda: BatchNorm2d(3),
+                                  lambda: Embedding(5, 4)])
+def test_new_layers_start_on_the_default_device(make):
+    """With the GPU as the default device, a new layer's parameters and buffers are CuPy arrays."""
+    from course_lib import backend
+    previous = backend.get_device()
+    backend.set_device("gpu")
+    try:
+        layer = make()
+    finally:
+        backend.set_device(previous)
+    arrays = [p.data for p in layer.parameters()] + [p.grad for p in layer.parameters()]
+    arrays += [getattr(layer, name) for name in ("running_mean", "running_var") if hasattr(layer, name)]
+    assert all(device_of(a) == "gpu" for a in arrays)
+

@@ -88,3 +88,13 @@ def test_bad_input_is_named():
         BCEWithLogitsLoss()(np.zeros(2), np.array([0.0, 2.0]))
     with pytest.raises(TypeError, match="floating-point"):
         MSELoss()(np.zeros(2, dtype=int), np.zeros(2))
+
+
+@pytest.mark.parametrize("loss", [MSELoss(), BCEWithLogitsLoss()])
+def test_gradient_keeps_the_predictions_dtype(loss):
+    """float64 targets (np.eye one-hots, say) must not turn a float32 network's backward into float64."""
+    rng = np.random.default_rng(5)
+    pred = rng.standard_normal((4, 3)).astype(np.float32)
+    target = np.eye(3)[rng.integers(0, 3, size=4)]           # float64
+    loss.forward(pred, target)
+    assert loss.backward().dtype == np.float32

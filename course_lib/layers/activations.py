@@ -1,7 +1,7 @@
 """Element-wise activations and softmax. Each backward is the derivative of the forward above it."""
 
 from ..backend import get_array_module
-from .base import Layer, check_input
+from .base import Layer, check_dout, check_input
 
 
 def sigmoid(x):
@@ -31,6 +31,11 @@ class _Elementwise(Layer):
     def _check(self, x):
         return check_input(x, range(0, 33), type(self).__name__, "(any shape)")
 
+    def _cached(self, dout):
+        """The forward's cache (shaped like x and out), once ``dout`` is checked to match it."""
+        check_dout(self, dout, self.cache.shape)
+        return self.cache
+
 
 class Identity(_Elementwise):
     """``out = x``; ``dx = dout``."""
@@ -51,7 +56,7 @@ class ReLU(_Elementwise):
         return xp.maximum(x, 0)
 
     def backward(self, dout):
-        return dout * self.cache
+        return dout * self._cached(dout)
 
 
 class LeakyReLU(_Elementwise):
@@ -67,7 +72,8 @@ class LeakyReLU(_Elementwise):
         return xp.where(self.cache, x, self.negative_slope * x)
 
     def backward(self, dout):
-        return dout * self.cache + self.negative_slope * dout * ~self.cache
+        positive = self._cached(dout)
+        return dout * positive + self.negative_slope * dout * ~positive
 
     def __repr__(self):
         return f"LeakyReLU(negative_slope={self.negative_slope})"
@@ -85,7 +91,7 @@ class Sigmoid(_Elementwise):
         return self.cache
 
     def backward(self, dout):
-        out = self.cache
+        out = self._cached(dout)
         return dout * out * (1 - out)
 
 
@@ -98,7 +104,7 @@ class Tanh(_Elementwise):
         return self.cache
 
     def backward(self, dout):
-        return dout * (1 - self.cache ** 2)
+        return dout * (1 - self._cached(dout) ** 2)
 
 
 class Softplus(_Elementwise):
@@ -113,7 +119,7 @@ class Softplus(_Elementwise):
         return softplus(x)
 
     def backward(self, dout):
-        return dout * sigmoid(self.cache)
+        return dout * sigmoid(self._cached(dout))
 
 
 class Softmax(_Elementwise):
@@ -138,7 +144,7 @@ class Softmax(_Elementwise):
         return out
 
     def backward(self, dout):
-        out = self.cache
+        out = self._cached(dout)
         return out * (dout - (dout * out).sum(axis=self.axis, keepdims=True))
 
     def __repr__(self):

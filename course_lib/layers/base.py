@@ -115,3 +115,20 @@ def check_input(x, ndim, name, expected="", features=None, feature_axis=-1):
             f"{name} expects {features} features along axis {feature_axis}, "
             f"got input of shape {tuple(x.shape)}")
     return get_array_module(x)
+
+
+def check_dout(layer, dout, shape):
+    """Raise a clear error unless ``dout`` has ``shape``, the shape of ``layer``'s forward output.
+
+    Without it a wrong-shaped gradient may broadcast silently (an element-wise
+    backward) or fail with NumPy's message about operands. Returns the array
+    module of ``dout``.
+    """
+    name = f"{type(layer).__name__}.backward"
+    if not hasattr(dout, "shape") or not hasattr(dout, "dtype"):
+        raise TypeError(f"{name} expects dout to be an array, got {type(dout).__name__}")
+    if tuple(dout.shape) != tuple(shape):
+        raise ValueError(f"{name}: dout has shape {tuple(dout.shape)}, expected {tuple(shape)} "
+                         "(the shape of the forward output)")
+    return get_array_module(dout)
+

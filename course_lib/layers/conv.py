@@ -37,9 +37,9 @@ import inspect
 import numpy as np
 
 from .. import init as initialisers
-from ..backend import get_array_module
+from ..backend import asarray, get_array_module
 from ..parameter import Parameter
-from .base import Layer, check_input
+from .base import Layer, check_dout, check_input
 from .workspace import Workspace
 
 
@@ -175,8 +175,9 @@ class Conv2D(Layer):
         self.padding = _pair(padding, "padding", 0)
         rng = rng if rng is not None else np.random.default_rng(0)
         shape = (self.out_channels, self.in_channels) + self.kernel_size
-        self.W = Parameter(np.asarray(_init_weight(init, shape, rng), dtype=dtype), name="W")
-        self.b = Parameter(np.zeros(self.out_channels, dtype=dtype), name="b") if bias else None
+        # Parameters start on the default device (course_lib.backend.get_device()).
+        self.W = Parameter(asarray(_init_weight(init, shape, rng), dtype=dtype), name="W")
+        self.b = Parameter(asarray(np.zeros(self.out_channels), dtype=dtype), name="b") if bias else None
         self._work = Workspace()             # intermediate arrays reused between calls
         self.chunk_bytes = 2 ** 21           # see _chunks
 
@@ -189,7 +190,8 @@ class Conv2D(Layer):
                 conv_output_size(W_in, kw, sw, pw, "columns"))
 
     def forward(self, x):
-        xp = check_input(x, 4, "Conv2D", "(N, C, H, W)")
+        check_input(x, 4, "Conv2D", "(N, C, H, W)")
+        xp = get_array_module(x, self.W.data)     # a clear error when x and W are on different devices
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f"Conv2D expects {self.in_channels} input channels (W has shape "
@@ -217,10 +219,7 @@ class Conv2D(Layer):
 
     def backward(self, dout):
         x, out_shape, kept_cols = self.cache
-        if dout.shape != out_shape:
-            raise ValueError(f"Conv2D.backward: dout has shape {tuple(dout.shape)}, expected "
-                             f"{out_shape} (the shape of the forward output)")
-        xp = get_array_module(dout)
+        xp = check_dout(self, dout, out_shape)
         F, H_out, W_out = out_shape[1:]
         W2 = self.W.data.reshape(F, -1)
         dx = xp.empty(x.shape, dtype=xp.result_type(W2, dout))

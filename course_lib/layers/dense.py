@@ -3,8 +3,9 @@
 import numpy as np
 
 from .. import init as initialisers
+from ..backend import asarray, get_array_module
 from ..parameter import Parameter
-from .base import Layer, check_input
+from .base import Layer, check_dout, check_input
 
 
 class Linear(Layer):
@@ -35,11 +36,13 @@ class Linear(Layer):
         self.in_features, self.out_features = int(in_features), int(out_features)
         rng = rng if rng is not None else np.random.default_rng(0)
         W = initialisers.get(init)((self.in_features, self.out_features), rng=rng)
-        self.W = Parameter(np.asarray(W, dtype=dtype), name="W")
-        self.b = Parameter(np.zeros(self.out_features, dtype=dtype), name="b") if bias else None
+        # Parameters start on the default device (course_lib.backend.get_device()).
+        self.W = Parameter(asarray(W, dtype=dtype), name="W")
+        self.b = Parameter(asarray(np.zeros(self.out_features), dtype=dtype), name="b") if bias else None
 
     def forward(self, x):
         check_input(x, 2, "Linear", "(N, in_features)", features=self.in_features)
+        get_array_module(x, self.W.data)          # a clear error when x and W are on different devices
         self.cache = x
         out = x @ self.W.data
         if self.b is not None:
@@ -48,6 +51,7 @@ class Linear(Layer):
 
     def backward(self, dout):
         x = self.cache
+        check_dout(self, dout, (x.shape[0], self.out_features))
         self.W.grad += x.T @ dout
         if self.b is not None:
             self.b.grad += dout.sum(axis=0)

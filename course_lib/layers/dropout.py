@@ -1,8 +1,13 @@
 """Dropout (Srivastava et al., 2014) in its "inverted" form, as ``torch.nn.Dropout``."""
 
+import itertools
 from numbers import Integral, Real
 
-from .base import Layer, check_input
+from .base import Layer, check_dout, check_input
+
+# Seeds for layers made without one: 0, 1, 2, ... in order of creation, so that
+# two Dropout layers never draw the same masks and a fresh run repeats itself.
+_next_seed = itertools.count()
 
 
 class Dropout(Layer):
@@ -25,12 +30,14 @@ class Dropout(Layer):
             it would drop every activation, so nothing could be learned, and
             the ``1/(1-p)`` scale is undefined.
         seed: integer seed of the layer's own random generator, so runs repeat.
-            NumPy inputs draw from ``numpy.random.default_rng(seed)``, CuPy
+            Default: the next of 0, 1, 2, ... in the order layers are made, so
+            two layers of one network drop different entries (the same seed
+            would give them identical masks). NumPy inputs draw from ``numpy.random.default_rng(seed)``, CuPy
             inputs from ``cupy.random.default_rng(seed)`` (a generator on the
             device), each created on first use and then advanced call by call.
     """
 
-    def __init__(self, p=0.5, seed=0):
+    def __init__(self, p=0.5, seed=None):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, Real):
             raise TypeError(f"Dropout probability p must be a number, got {p!r}")
@@ -38,6 +45,8 @@ class Dropout(Layer):
             raise ValueError(
                 f"Dropout probability p must lie in [0, 1), got {p}: p is the chance of dropping "
                 "an entry; p = 1 would drop everything (and 1/(1-p) is undefined), so it is refused")
+        if seed is None:
+            seed = next(_next_seed)
         if isinstance(seed, bool) or not isinstance(seed, Integral):
             raise TypeError(f"Dropout seed must be an int, got {seed!r}")
         self.p, self.seed = float(p), int(seed)
@@ -51,17 +60,18 @@ class Dropout(Layer):
     def forward(self, x):
         xp = check_input(x, range(0, 33), "Dropout", "(any shape)")
         if not self.training or self.p == 0:
-            self.cache = None
+            self.cache = (x.shape, None)
             return x
         u_dtype = xp.float32 if x.dtype == xp.float32 else xp.float64
         u = self._generator(xp).random(x.shape, dtype=u_dtype)
         mask = (u >= self.p).astype(x.dtype)
         mask *= 1 / (1 - self.p)
-        self.cache = mask
+        self.cache = (x.shape, mask)
         return x * mask
 
     def backward(self, dout):
-        mask = self.cache
+        shape, mask = self.cache
+        check_dout(self, dout, shape)
         if mask is None:               # evaluation mode or p = 0: the identity
             return dout
         return dout * mask

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..backend import asarray, get_array_module
 from ..parameter import Parameter
-from .base import Layer, check_input
+from .base import Layer, check_dout, check_input
 from .workspace import Workspace
 
 
@@ -63,11 +63,12 @@ class _BatchNorm(Layer):
         if not 0 <= momentum <= 1:
             raise ValueError(f"momentum must lie in [0, 1], got {momentum}")
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
-        self.gamma = Parameter(np.ones(self.num_features, dtype=dtype), name="gamma")
-        self.beta = Parameter(np.zeros(self.num_features, dtype=dtype), name="beta")
+        # Parameters and buffers start on the default device (course_lib.backend.get_device()).
+        self.gamma = Parameter(asarray(np.ones(self.num_features), dtype=dtype), name="gamma")
+        self.beta = Parameter(asarray(np.zeros(self.num_features), dtype=dtype), name="beta")
         # Buffers: state that is not trained but moves with the layer (see _move_buffers).
-        self.running_mean = np.zeros(self.num_features, dtype=dtype)
-        self.running_var = np.ones(self.num_features, dtype=dtype)
+        self.running_mean = asarray(np.zeros(self.num_features), dtype=dtype)
+        self.running_var = asarray(np.ones(self.num_features), dtype=dtype)
         self._work = Workspace()                   # the centred input, reused between calls
 
     def _move_buffers(self, device):
@@ -76,8 +77,8 @@ class _BatchNorm(Layer):
 
     def forward(self, x):
         name = type(self).__name__
-        xp = check_input(x, self._ndims, name, self._expected, features=self.num_features,
-                         feature_axis=1)
+        check_input(x, self._ndims, name, self._expected, features=self.num_features, feature_axis=1)
+        xp = get_array_module(x, self.gamma.data)  # a clear error when x and gamma are on different devices
         N, C = x.shape[:2]
         L = math.prod(x.shape[2:])                 # values per channel in one sample (H*W, or 1)
         n = N * L                                  # values per channel in the batch
@@ -111,10 +112,7 @@ class _BatchNorm(Layer):
 
     def backward(self, dout):
         x_shape, xc, inv_std, L, training = self.cache      # xhat = xc * inv_std
-        if dout.shape != x_shape:
-            raise ValueError(f"{type(self).__name__}.backward: dout has shape {tuple(dout.shape)}, "
-                             f"expected {tuple(x_shape)} (the shape of the forward output)")
-        xp = get_array_module(dout)
+        xp = check_dout(self, dout, x_shape)
         N, C = dout.shape[:2]
         n = N * L
         per_entry = _per_entry(xp, L)

@@ -12,7 +12,7 @@ samples or pixels: ``x[:, :, u::sh, v::sw]`` (cut to H_out x W_out) is the
 the backward passes then add the contributions of all windows a pixel is in.
 """
 
-from .base import Layer, check_input
+from .base import Layer, check_dout, check_input
 from .conv import _pair, conv_output_size
 
 
@@ -31,14 +31,6 @@ class _Pool2D(Layer):
         H_out = conv_output_size(x.shape[2], kh, sh, 0, "rows", name)
         W_out = conv_output_size(x.shape[3], kw, sw, 0, "columns", name)
         return xp, H_out, W_out
-
-    def _check_dout(self, dout, out_shape):
-        name = type(self).__name__
-        xp = check_input(dout, 4, f"{name}.backward", "(N, C, H_out, W_out)")
-        if dout.shape != out_shape:
-            raise ValueError(f"{name}.backward: dout has shape {tuple(dout.shape)}, expected "
-                             f"{tuple(out_shape)} (the shape of the forward output)")
-        return xp
 
     def _window_entries(self, a, H_out, W_out):
         """Yields ``(u*kw + v, view)`` for each position (u, v) inside a window, in row-major order.
@@ -96,7 +88,7 @@ class MaxPool2D(_Pool2D):
 
     def backward(self, dout):
         x_shape, argmax = self.cache
-        xp = self._check_dout(dout, argmax.shape)
+        xp = check_dout(self, dout, argmax.shape)
         H_out, W_out = argmax.shape[2:]
         dx = xp.zeros(x_shape, dtype=dout.dtype)
         for position, target in self._window_entries(dx, H_out, W_out):
@@ -134,7 +126,7 @@ class AvgPool2D(_Pool2D):
 
     def backward(self, dout):
         x_shape, out_shape = self.cache
-        xp = self._check_dout(dout, out_shape)
+        xp = check_dout(self, dout, out_shape)
         kh, kw = self.kernel_size
         H_out, W_out = dout.shape[2:]
         share = dout * (1.0 / (kh * kw))

@@ -2,7 +2,7 @@
 
 import math
 
-from .base import Layer, check_input
+from .base import Layer, check_dout, check_input
 
 
 class Flatten(Layer):
@@ -21,7 +21,5 @@ class Flatten(Layer):
 
     def backward(self, dout):
         x_shape = self.cache
-        if dout.shape != (x_shape[0], math.prod(x_shape[1:])):
-            raise ValueError(f"Flatten.backward: dout has shape {tuple(dout.shape)}, expected "
-                             f"{(x_shape[0], math.prod(x_shape[1:]))} (the forward output's shape)")
+        check_dout(self, dout, (x_shape[0], math.prod(x_shape[1:])))
         return dout.reshape(x_shape)
