@@ -7,11 +7,13 @@ variable is set, else ``~/.cache/course_lib``.
 """
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
 #: Environment variable that overrides the default cache folder.
@@ -49,6 +51,23 @@ def _check_sha256(sha256):
     return sha256
 
 
+def _download(url, timeout, target):
+    """The bytes at ``url``, in blocks of ``_CHUNK``.
+
+    A failure to connect or to read becomes a ConnectionError that says where
+    to put the file by hand (``target``); what the caller does with the blocks
+    (writing them to disk) is outside this generator, so its errors keep their own type.
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            yield from iter(lambda: response.read(_CHUNK), b"")
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        raise ConnectionError(
+            f"could not download {url} ({exc}). There is no verified copy in the "
+            f"cache either: connect to the internet once, or download the file by "
+            f"hand and save it as {target}") from exc
+
+
 def fetch(url, sha256, cache_dir=None, filename=None, timeout=60):
     """Return the path of a cached copy of ``url``, downloading it on first use.
 
@@ -74,6 +93,8 @@ def fetch(url, sha256, cache_dir=None, filename=None, timeout=60):
             file's digest differs from ``sha256``.
         ConnectionError: the download failed (e.g. no network) and no valid
             cached copy exists; the message says where to put the file by hand.
+        OSError: the file could not be written (a full disk, say), as the
+            system reports it; the partial file is removed.
     """
     sha256 = _check_sha256(sha256)
     folder = get_cache_dir(cache_dir)
@@ -87,17 +108,11 @@ def fetch(url, sha256, cache_dir=None, filename=None, timeout=60):
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(prefix=filename + ".", suffix=".part", dir=folder)
     try:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, \
-                    os.fdopen(fd, "wb") as out:
-                for block in iter(lambda: response.read(_CHUNK), b""):
-                    digest.update(block)
-                    out.write(block)
-        except (urllib.error.URLError, OSError) as exc:
-            raise ConnectionError(
-                f"could not download {url} ({exc}). There is no verified copy in the "
-                f"cache either: connect to the internet once, or download the file by "
-                f"hand and save it as {target}") from exc
+        # The file and the connection are closed whatever fails below.
+        with os.fdopen(fd, "wb") as out, closing(_download(url, timeout, target)) as blocks:
+            for block in blocks:
+                digest.update(block)
+                out.write(block)                # a full disk raises its own OSError
         got = digest.hexdigest()
         if got != sha256:
             raise ValueError(

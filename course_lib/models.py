@@ -35,9 +35,9 @@ ACTIVATIONS = {
     "softplus": Softplus,
 }
 
-#: Each activation's default initialiser: He for the ReLU family (half the
-#: units are off, so the weights need twice the variance), Glorot otherwise.
-_DEFAULT_INIT = {"relu": "he_uniform", "leaky_relu": "he_uniform"}
+#: Activations whose layers default to He initialisation (half the units are
+#: off, so the weights need twice the variance); every other one gets Glorot.
+_HE_ACTIVATIONS = (ReLU, LeakyReLU)
 
 NOISE_KINDS = ("gaussian", "mask")
 
@@ -300,8 +300,9 @@ def dense_autoencoder(sizes, activation="tanh", output_activation=None, code_act
     output = _activation_factory(output_activation, "output_activation")
     code = _activation_factory(code_activation, "code_activation")
     if init is None:
-        name = activation.lower() if isinstance(activation, str) else None
-        init = _DEFAULT_INIT.get(name, "glorot_uniform")
+        # Judge the layer, not the argument: "relu", ReLU and lambda: LeakyReLU(0.1) all count.
+        sample = _build_layer(hidden, "activation") if hidden is not None else None
+        init = "he_uniform" if isinstance(sample, _HE_ACTIVATIONS) else "glorot_uniform"
     rng = rng if rng is not None else np.random.default_rng(0)
 
     def stack(widths, last_activation):

@@ -23,7 +23,10 @@ def _history_lists(history):
     else:
         raise TypeError("plot_history expects the History returned by fit() or a dict with "
                         f"train_loss, val_loss, train_acc, val_acc; got {type(history).__name__}")
-    curves = {k: [float(v) for v in (get(k) or [])] for k in _CURVES}
+    curves = {}
+    for k in _CURVES:
+        values = get(k)       # a list, or a NumPy array (whose truth value is ambiguous)
+        curves[k] = [] if values is None else [float(v) for v in values]
     if not curves["train_loss"] and not curves["val_loss"]:
         raise ValueError("the history holds no losses: did training run for at least one epoch?")
     epochs = max(len(v) for v in curves.values())
@@ -39,8 +42,8 @@ def plot_history(history, figsize=None):
 
     Args:
         history: the ``History`` returned by ``course_lib.train.fit``, or a dict
-            with per-epoch lists ``train_loss``, ``val_loss``, ``train_acc``,
-            ``val_acc`` (missing or empty lists are left out).
+            with per-epoch lists (or 1-D arrays) ``train_loss``, ``val_loss``,
+            ``train_acc``, ``val_acc`` (missing or empty ones are left out).
         figsize: (width, height) in inches.
 
     Returns:

@@ -14,7 +14,8 @@ CBOW uses the mean of the context words' input vectors in place of ``v`` and
 predicts the center word. The pure functions :func:`sgns_loss_and_grads`,
 :func:`cbow_mean` and :func:`embedding_backward` state the math; the
 :class:`Word2Vec` trainer computes the same gradients for thousands of
-pairs at once and adds them into the matrices with sparse products.
+pairs at once and adds them into the matrices with sparse products
+(:mod:`course_lib.sparse`).
 
 Conventions follow word2vec's C code and gensim where they matter for
 results: a dynamic window (the window of each center word is drawn
@@ -35,7 +36,8 @@ import numpy as np
 
 from .backend import asarray, get_array_module, to_numpy
 from .layers.activations import sigmoid, softplus
-from .text import NegativeSampler, Vocab, keep_probabilities, subsample
+from .sparse import scatter_add_rows, sparse_rows_product
+from .text import NegativeSampler, Vocab, _check_sentences, keep_probabilities, subsample
 
 MIN_LR_RATIO = 1e-4   # the learning rate ends at lr * 1e-4, as in word2vec and gensim
 
@@ -176,88 +178,6 @@ def cbow_mean_backward(dh, mask):
     mask = xp.asarray(mask, dtype=dh.dtype)
     count = xp.maximum(mask.sum(axis=1), 1.0)
     return (mask / count[:, None])[:, :, None] * dh[:, None, :]
-
-
-# ----------------------------------------------------------------------------
-# Sparse accumulation: the scatter-add that every update needs
-# ----------------------------------------------------------------------------
-
-def _indptr(sorted_keys, n):
-    """CSR row pointers for keys sorted in non-decreasing order, ``n`` rows."""
-    return np.concatenate(([0], np.cumsum(np.bincount(sorted_keys, minlength=n))))
-
-
-def sparse_rows_product(n_rows, rows, X, cols=None, coef=None):
-    """``Y`` of shape (n_rows, D) with ``Y[rows[e]] += coef[e] * X[cols[e]]`` for every e.
-
-    That is ``Y = M @ X`` for the sparse (n_rows, len(X)) matrix M with
-    entries ``coef[e]`` at ``(rows[e], cols[e])`` (duplicates add up).
-    ``cols`` defaults to ``arange(len(rows))``, ``coef`` to ones.
-
-    On NumPy this is a SciPy sparse-matrix product, which never builds the
-    (E, D) array of scaled rows; entries are grouped without sorting when
-    ``rows`` or ``cols`` is already sorted. It is one to two orders of
-    magnitude faster than ``np.add.at``, sorting with ``np.add.reduceat`` or
-    one ``np.bincount`` per column (``benchmarks/word2vec_vs_gensim.py``
-    times all four). On CuPy it is ``add.at``, which uses atomic additions on
-    the GPU.
-    """
-    xp = get_array_module(X)
-    rows = xp.asarray(rows).reshape(-1)
-    cols = xp.arange(rows.shape[0]) if cols is None else xp.asarray(cols).reshape(-1)
-    if xp is not np:
-        Y = xp.zeros((int(n_rows), X.shape[1]), dtype=X.dtype)
-        values = X[cols] if coef is None else xp.asarray(coef, X.dtype).reshape(-1, 1) * X[cols]
-        xp.add.at(Y, rows, values)
-        return Y
-    import scipy.sparse as sp
-
-    data = (np.ones(rows.shape[0], X.dtype) if coef is None
-            else np.asarray(coef, X.dtype).reshape(-1))
-    n_x = X.shape[0]
-    if rows.size < 2 or (rows[1:] >= rows[:-1]).all():
-        M = sp.csr_matrix((data, cols, _indptr(rows, n_rows)), shape=(n_rows, n_x))
-    elif (cols[1:] >= cols[:-1]).all():
-        M = sp.csr_matrix((data, rows, _indptr(cols, n_x)), shape=(n_x, n_rows)).T
-    else:
-        order = np.argsort(rows, kind="stable")
-        M = sp.csr_matrix((data[order], cols[order], _indptr(rows[order], n_rows)),
-                          shape=(n_rows, n_x))
-    return np.asarray(M @ X)
-
-
-def scatter_add_rows(W, rows, X, cols=None, coef=None, max_updates=None):
-    """In place: ``W[rows[e]] += coef[e] * X[cols[e]]`` for every e (repeated rows add up).
-
-    Unlike ``W[rows] += X`` (where a repeated row keeps only one update), every
-    entry counts. Only the rows that occur are touched. ``cols`` defaults to
-    ``arange(len(rows))``, ``coef`` to ones. See :func:`sparse_rows_product`.
-
-    ``max_updates``: a row that occurs ``m > max_updates`` times gets its
-    summed update scaled by ``max_updates / m`` (see ``Word2Vec``).
-    """
-    xp = get_array_module(W, X)
-    rows = xp.asarray(rows).reshape(-1)
-    count = xp.bincount(rows, minlength=W.shape[0])
-    if xp is not np:
-        # GPU: atomic adds straight into W; the cap scales each entry of a busy row.
-        cols = xp.arange(rows.shape[0]) if cols is None else xp.asarray(cols).reshape(-1)
-        weight = xp.ones(rows.shape[0], W.dtype) if coef is None \
-            else xp.asarray(coef, W.dtype).reshape(-1)
-        if max_updates is not None:
-            weight = weight * xp.minimum(1.0, max_updates / count[rows]).astype(W.dtype)
-        xp.add.at(W, rows, weight[:, None] * X[cols])
-        return W
-    # Renumber the rows that occur as 0..n_used-1: the product is (n_used, D), not (V, D).
-    used = np.flatnonzero(count)
-    renumber = np.empty(W.shape[0], dtype=np.intp)
-    renumber[used] = np.arange(used.shape[0])
-    update = sparse_rows_product(used.shape[0], renumber[rows], X, cols, coef)
-    if max_updates is not None:
-        # Scaling a row's summed update is the same as scaling each of its entries.
-        update *= np.minimum(1.0, max_updates / count[used]).astype(W.dtype)[:, None]
-    W[used] += update
-    return W
 
 
 # ----------------------------------------------------------------------------
@@ -494,11 +414,15 @@ class Word2Vec:
     def fit(self, sentences):
         """Build the vocabulary from ``sentences`` (lists of str tokens) and train.
 
+        ``sentences`` may be any iterable, a generator included: it is read
+        into a list once, since the vocabulary and the encoding each need a pass.
+
         Returns:
             self.
         """
         from tqdm.auto import tqdm
 
+        sentences = _check_sentences(sentences)
         vocab = Vocab.build(sentences, self.min_count)
         ids, sentence_ids = vocab.encode(sentences)
         if ids.shape[0] < 2:

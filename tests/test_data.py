@@ -251,6 +251,23 @@ def test_load_mnist_from_cache(tmp_path, monkeypatch, flatten):
                                   np.sort(arrays["train_images"].reshape(40, -1), axis=0))
 
 
+@pytest.mark.parametrize("images", [
+    np.random.default_rng(0).integers(0, 256, size=(7, 28, 28), dtype=np.uint8),
+    # MNIST-like, mostly dark; 1.1 million pixels, more than the histogram counts in one pass
+    (np.random.default_rng(1).beta(0.3, 2, size=(1400, 28, 28)) * 255).astype(np.uint8),
+    np.full((3, 28, 28), 200, dtype=np.uint8),                                      # constant
+])
+def test_pixel_statistics_from_the_histogram_equal_the_direct_ones(images):
+    """load_mnist's statistics come from a 256-bin histogram; in float64 they agree with the
+    direct computation up to rounding (~1e-16), and a constant image set is only centred."""
+    from course_lib.data import _pixel_mean_std
+
+    scaled = images.astype(np.float64) / 255
+    mean, std = _pixel_mean_std(images)
+    assert mean == pytest.approx(scaled.mean(), rel=1e-12)
+    assert std == pytest.approx(scaled.std() if scaled.std() > 1e-8 else 1.0, rel=1e-12)
+
+
 def test_load_mnist_offline_without_cache_says_what_to_do(tmp_path, monkeypatch):
     import urllib.request
 

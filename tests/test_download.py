@@ -1,6 +1,8 @@
 """Tests for course_lib.download: caching, checksums and offline behaviour, all without a network."""
 
+import errno
 import hashlib
+import os
 
 import pytest
 
@@ -55,6 +57,44 @@ def test_offline_without_cache_says_what_to_do(tmp_path):
     with pytest.raises(ConnectionError, match="could not download") as info:
         fetch(missing, "a" * 64, cache_dir=tmp_path / "cache", filename="data.bin")
     assert str(tmp_path / "cache" / "data.bin") in str(info.value)
+
+
+def test_failed_downloads_close_their_files_and_remove_them(tmp_path):
+    """Each attempt opens a temporary file; a failure must close it, or a notebook that
+    retries runs out of file descriptors. Twenty failures would leave twenty open."""
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd to count open files")
+    missing = (tmp_path / "nowhere" / "data.bin").as_uri()
+    cache = tmp_path / "cache"
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        with pytest.raises(ConnectionError):
+            fetch(missing, "a" * 64, cache_dir=cache, filename="data.bin")
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert list(cache.iterdir()) == []
+
+
+def test_a_full_disk_is_not_reported_as_a_network_problem(tmp_path, monkeypatch):
+    """The temporary file is redirected to /dev/full, where every write fails with ENOSPC:
+    the error must say so, not tell the user to connect to the internet."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full to simulate a full disk")
+    url, digest, _ = _served_file(tmp_path, payload=b"x" * (3 * download._CHUNK))
+    real_mkstemp = download.tempfile.mkstemp
+
+    def mkstemp_on_full_disk(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        full = os.open("/dev/full", os.O_WRONLY)
+        os.dup2(full, fd)
+        os.close(full)
+        return fd, name
+
+    monkeypatch.setattr(download.tempfile, "mkstemp", mkstemp_on_full_disk)
+    with pytest.raises(OSError) as info:
+        fetch(url, digest, cache_dir=tmp_path / "cache", filename="data.bin")
+    assert not isinstance(info.value, ConnectionError)     # ConnectionError is an OSError too
+    assert info.value.errno == errno.ENOSPC
+    assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_offline_with_valid_cache_needs_no_network(tmp_path, monkeypatch):

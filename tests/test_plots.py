@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.contour import ContourSet  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from course_lib.plots import image_grid, plot_decision_boundary, plot_history  # noqa: E402
@@ -43,6 +44,14 @@ def test_plot_history_regression_dict_without_validation():
     np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_xdata(), [1, 2, 3, 4])
 
 
+def test_plot_history_dict_of_arrays():
+    """Curves saved with np.savez come back as arrays, whose truth value is ambiguous."""
+    fig = plot_history({"train_loss": np.array([1.0, 0.5]), "val_loss": np.array([1.2, 0.7]),
+                        "train_acc": np.array([]), "val_acc": None})
+    assert len(fig.axes) == 1 and labelled_lines(fig) == ["train", "validation"]
+    np.testing.assert_array_equal(fig.axes[0].get_lines()[1].get_ydata(), [1.2, 0.7])
+
+
 @pytest.mark.parametrize("history, error, match", [
     ({"train_loss": []}, ValueError, "no losses"),
     ({"train_loss": [1.0, 0.5], "val_loss": [1.0]}, ValueError, "val_loss has 1"),
@@ -76,6 +85,48 @@ def test_decision_boundary_from_labels_scores_and_probabilities():
     plot_decision_boundary(scores, X, y, resolution=30)
     probs = lambda P: 1 / (1 + np.exp(-(P[:, :1] - P[:, 1:])))       # (M, 1) floats
     plot_decision_boundary(probs, X, y, resolution=30)
+
+
+def rule(P):
+    """The classifier behind the tests below: class 1 where x + y/2 > 0."""
+    return P[:, 0] + 0.5 * P[:, 1] > 0
+
+
+def classes_drawn_at(fig, points):
+    """The class of the filled region under each point, read back from the drawn contours.
+
+    ``contourf`` draws one (compound) path per colour band; band i spans the
+    levels i - 0.5 .. i + 0.5, i.e. class i. Each point must lie in exactly one.
+    """
+    (bands,) = [c for c in fig.axes[0].collections if isinstance(c, ContourSet)]
+    found = []
+    for point in points:
+        inside = [int(round(level)) for level, path in zip(bands.get_array(), bands.get_paths())
+                  if path.contains_point(point)]
+        assert len(inside) == 1, f"{point} lies in the bands of classes {inside}"
+        found.append(inside[0])
+    return np.array(found)
+
+
+@pytest.mark.parametrize("predict_fn", [
+    lambda P: rule(P).astype(np.int64),                                   # labels
+    lambda P: np.column_stack([-(P[:, 0] + 0.5 * P[:, 1]), P[:, 0] + 0.5 * P[:, 1]]),  # scores
+    lambda P: 1 / (1 + np.exp(-4 * (P[:, 0] + 0.5 * P[:, 1]))),          # P(class 1), (M,)
+    lambda P: 1 / (1 + np.exp(-4 * (P[:, :1] + 0.5 * P[:, 1:]))),        # P(class 1), (M, 1)
+], ids=["labels", "scores", "probabilities", "probabilities (M, 1)"])
+def test_decision_regions_are_where_the_classifier_puts_them(predict_fn):
+    X, y = two_moons_like()
+    fig = plot_decision_boundary(predict_fn, X, y, resolution=50)
+    lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
+    # Probe points on a 15 x 15 grid inside the plotted box, away from its edges. The drawn
+    # boundary lies within one grid cell (about 0.13 here) of the true line, so points
+    # closer to the line than 0.4 (|x + y/2| < 0.45) are left out.
+    gx, gy = np.meshgrid(*np.linspace(lo + 0.1, hi - 0.1, 15).T)
+    probes = np.column_stack([gx.ravel(), gy.ravel()])
+    probes = probes[np.abs(probes[:, 0] + 0.5 * probes[:, 1]) > 0.45]
+    expected = rule(probes).astype(np.int64)
+    assert 0.2 < expected.mean() < 0.8                  # both regions are probed
+    np.testing.assert_array_equal(classes_drawn_at(fig, probes), expected)
 
 
 def test_decision_boundary_into_given_axes():

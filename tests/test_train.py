@@ -93,6 +93,20 @@ def test_fit_with_progress_bar_runs(capsys):
     assert "training" in capsys.readouterr().err
 
 
+def test_fit_history_weights_uneven_batches():
+    """With lr = 0 the parameters never change, so the epoch's training loss and accuracy
+    must equal one evaluation of the whole set: every sample counts once, including the
+    three of the short last batch. Sums of 33 float64 terms agree to ~1e-15."""
+    X, y = blobs(n_per_class=11)          # 33 samples: batches of 10, 10, 10, 3
+    model = mlp()
+    history = fit(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.0),
+                  DataLoader(X, y, batch_size=10, shuffle=False), epochs=1, progress=False)
+    loss, acc = evaluate(model, CrossEntropyLoss(), DataLoader(X, y, batch_size=33))
+    assert 0 < acc < 1                    # untrained: neither all right nor all wrong
+    assert history.train_loss[0] == pytest.approx(loss, rel=1e-12)
+    assert history.train_acc[0] == pytest.approx(acc, rel=1e-12)
+
+
 def test_fit_is_reproducible():
     X, y = blobs()
     runs = []

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import scipy.stats
 
-from course_lib.backend import gpu_available, gpu_unavailable_reason
+from course_lib.backend import gpu_available, gpu_unavailable_reason, to_numpy
 from course_lib.gradcheck import numerical_gradient, relative_error
 from course_lib.text import Vocab
 from course_lib.word2vec import (KeyedVectorsAdapter, Word2Vec, cbow_mean, cbow_mean_backward,
@@ -265,6 +266,59 @@ def test_fit_is_reproducible(synthetic):
     a = Word2Vec(**kwargs).fit(synthetic[:500])
     b = Word2Vec(**kwargs).fit(synthetic[:500])
     np.testing.assert_array_equal(a.W, b.W)
+
+
+def test_fit_accepts_a_generator_of_sentences(synthetic):
+    # The vocabulary and the encoding each read the sentences: a generator must be read once.
+    kwargs = dict(vector_size=8, window=2, min_count=1, epochs=1, progress=False, seed=3)
+    a = Word2Vec(**kwargs).fit(synthetic[:500])
+    b = Word2Vec(**kwargs).fit(sentence for sentence in synthetic[:500])
+    assert b.words == a.words
+    np.testing.assert_array_equal(a.W, b.W)
+
+
+def test_fit_subsamples_each_epoch_anew_and_decays_the_learning_rate(monkeypatch):
+    """Half the tokens are "the" (f = 0.5); with sample t = 0.01 each is kept with probability
+    (sqrt(f/t) + 1) t / f = 0.161, while the other words (f = 0.01) are always kept."""
+    import course_lib.word2vec as w2v
+
+    rng = np.random.default_rng(0)
+    others = [f"w{i}" for i in range(50)]
+    sentences = [[w for _ in range(5) for w in ("the", others[rng.integers(50)])]
+                 for _ in range(200)]                             # 2,000 tokens, 1,000 of "the"
+    kept, lrs = [], []
+
+    def recording_epoch(self, kept_ids, kept_sentences, raw_done, *args):
+        kept.append((to_numpy(kept_ids), raw_done[:-1] % 2000))   # ids, positions in the corpus
+        return train_epoch(self, kept_ids, kept_sentences, raw_done, *args)
+
+    def recording_step(W, V, centers, contexts, negatives, lr, *args):
+        lrs.append(lr)
+        return sgns_step(W, V, centers, contexts, negatives, lr, *args)
+
+    train_epoch = Word2Vec._train_epoch
+    monkeypatch.setattr(Word2Vec, "_train_epoch", recording_epoch)
+    monkeypatch.setattr(w2v, "sgns_step", recording_step)
+    model = Word2Vec(vector_size=8, window=2, min_count=1, sample=0.01, lr=0.05, epochs=2,
+                     batch_size=64, progress=False, seed=0).fit(sentences)
+
+    the = model.index["the"]
+    p_keep = (np.sqrt(0.5 / 0.01) + 1) * 0.01 / 0.5
+    for ids, _ in kept:
+        assert np.sum(ids != the) == 1000                          # rare words: all kept
+        # Two-sided binomial test of the number of "the" kept (mean 161, standard deviation
+        # 12); keeping all 1,000 is 70 standard deviations off. Deterministic with seed 0.
+        n_the = int(np.sum(ids == the))
+        assert scipy.stats.binomtest(n_the, 1000, p_keep).pvalue > 1e-3, n_the
+    assert not np.array_equal(kept[0][1], kept[1][1]), "each epoch draws its own subsample"
+
+    # lr falls linearly with the words processed, from lr (before the first word) to
+    # lr * MIN_LR_RATIO after the last; the first step comes after at most 64 of the
+    # ~1,160 kept words of each of the two epochs, about 1/18 of the decay.
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert 0.9 * 0.05 < lrs[0] < 0.05
+    assert lrs[-1] == pytest.approx(0.05 * w2v.MIN_LR_RATIO, rel=1e-9)
+    assert lrs[len(lrs) // 2] == pytest.approx(0.05 / 2, rel=0.1)
 
 
 # -- queries ------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from ..backend import get_array_module, is_gpu_array
+from ..backend import asarray, get_array_module
 from ..parameter import Parameter
-from .base import Layer
+from ..sparse import scatter_add_rows
+from .base import Layer, check_dout
 
 
 class Embedding(Layer):
@@ -43,7 +44,7 @@ class Embedding(Layer):
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         rng = rng if rng is not None else np.random.default_rng(0)
         W = rng.standard_normal((self.num_embeddings, self.embedding_dim))
-        self.W = Parameter(np.asarray(W, dtype=dtype), name="W")
+        self.W = Parameter(asarray(W, dtype=dtype), name="W")   # on the default device
 
     def forward(self, idx):
         if not hasattr(idx, "dtype"):
@@ -61,27 +62,10 @@ class Embedding(Layer):
         return xp.take(self.W.data, idx, axis=0)     # W[idx], without fancy-indexing overhead
 
     def backward(self, dout):
-        idx = self.cache.reshape(-1)
         D = self.embedding_dim
-        if dout.shape != self.cache.shape + (D,):
-            raise ValueError(f"Embedding.backward: dout has shape {tuple(dout.shape)}, expected "
-                             f"{self.cache.shape + (D,)} (the forward output's shape)")
-        dout = dout.reshape(-1, D)
-        if idx.size == 0:
-            return None
-        xp = get_array_module(dout)
-        if is_gpu_array(dout):
-            # On a GPU, add.at is one kernel with atomic additions: repeats are summed correctly.
-            xp.add.at(self.W.grad, idx, dout)
-            return None
-        # On the CPU: sort the indices so that equal ones are neighbours, sum each
-        # run of equal indices with one reduceat, then add each sum to its row
-        # (every row once, so the fancy-indexed += is safe).
-        order = xp.argsort(idx, kind="stable")
-        sorted_idx = idx[order]
-        starts = xp.flatnonzero(xp.concatenate(([True], sorted_idx[1:] != sorted_idx[:-1])))
-        sums = xp.add.reduceat(dout[order], starts, axis=0)
-        self.W.grad[sorted_idx[starts]] += sums
+        check_dout(self, dout, self.cache.shape + (D,))
+        # Every occurrence counts: scatter_add_rows sums the rows of repeated indices.
+        scatter_add_rows(self.W.grad, self.cache.reshape(-1), dout.reshape(-1, D))
         return None
 
     def __repr__(self):
