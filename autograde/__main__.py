@@ -11,10 +11,12 @@ python -m autograde release [CHAPTER ...]
     nbgrader (all chapters when none is given). Commit the result.
 
 python -m autograde grade CHAPTER SUBMISSIONS_DIR --out OUT_DIR [--workers N]
-    Grade SUBMISSIONS_DIR/<student_id>/<CHAPTER>.ipynb for every student folder.
-    Writes OUT_DIR/grades.csv (student_id, assignment, score, max_score, status),
-    OUT_DIR/feedback/<student_id>/<CHAPTER>.html and OUT_DIR/results/<student_id>.json.
-    A rerun skips students whose submission has not changed.
+    Grade SUBMISSIONS_DIR/<student_id>/<CHAPTER>.ipynb (or nbgrader's
+    <student_id>/<CHAPTER>/<CHAPTER>.ipynb) for every student folder.
+    Writes OUT_DIR/feedback/<student_id>/<CHAPTER>.html,
+    OUT_DIR/results/<CHAPTER>/<student_id>.json and OUT_DIR/grades.csv
+    (student_id, assignment, score, max_score, status) of every chapter
+    graded into OUT_DIR. A rerun skips students whose submission has not changed.
 
 python -m autograde lint [CHAPTER ...]
     Check the chapters' source notebooks against docs/authoring.md.
@@ -101,6 +103,8 @@ def _grade(course, args):
     except (GradingError, ChapterError) as exc:
         print(f"grading failed: {exc}", file=sys.stderr)
         return 2
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"graded {len(report.graded)}, unchanged {len(report.skipped)}, "
           f"could not grade {len(report.failed)} in {time.perf_counter() - start:.1f} s; "
           f"grades in {args.out / 'grades.csv'}")

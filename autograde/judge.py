@@ -24,11 +24,10 @@ import numpy as np
 
 from autograde.client import RunnerFailure
 from autograde.notebook_io import split_hidden
+from autograde.protocol import REF_MODULES
 
 #: Longest visible failure message shown to a student.
 MESSAGE_CAP = 600
-#: Modules whose module-level functions may be passed to student code by name.
-REF_MODULES = ("numpy", "course_lib")
 
 
 class StudentError(Exception):

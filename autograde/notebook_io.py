@@ -11,6 +11,8 @@ source. :func:`rebuild` records what it had to repair.
 import ast
 import hashlib
 import json
+import os
+import stat
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,20 +250,75 @@ def read_json(path):
     return nb
 
 
+@dataclass(frozen=True)
+class SubmittedFile:
+    """A submitted notebook file as read once: its bytes, or why it could not be read.
+
+    ``sha256`` is the hash of exactly these bytes (or a text naming the
+    problem), so the result, the hidden inputs and the working copy all
+    describe the same content even if the file changes meanwhile.
+    """
+
+    name: str
+    raw: bytes | None
+    problem: str     # why it could not be read ("" when it was)
+    sha256: str      # hex SHA-256 of ``raw``, or ``not read: <problem>``
+
+
+def open_submission(path, folder=None):
+    """Read the notebook at ``path`` once; never raises (see :class:`SubmittedFile`).
+
+    A symbolic link, anything but a regular file, a file over
+    MAX_SUBMISSION_BYTES and, when ``folder`` (the submissions folder) is
+    given, a path that resolves outside it are refused: a student's archive
+    must not make the grader read the instructor's files.
+    """
+    path = Path(path)
+    try:
+        raw = _read_submission_bytes(path, folder)
+    except SubmissionError as exc:
+        return SubmittedFile(path.name, None, str(exc), f"not read: {exc}")
+    return SubmittedFile(path.name, raw, "", hashlib.sha256(raw).hexdigest())
+
+
+def _read_submission_bytes(path, folder):
+    if path.is_symlink():
+        raise SubmissionError(f"refused: {path.name} is a symbolic link, not a notebook file")
+    if not path.exists():
+        others = sorted(p.name for p in path.parent.glob("*.ipynb")) if path.parent.is_dir() else []
+        found = f" (found: {', '.join(others)})" if others else ""
+        raise SubmissionError(f"missing notebook {path.name}{found}")
+    if folder is not None and not path.resolve().is_relative_to(Path(folder).resolve()):
+        raise SubmissionError(f"refused: {path.name} lies outside the submissions folder "
+                              "(through a symbolic link)")
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise SubmissionError(f"unreadable notebook {path.name}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SubmissionError(f"refused: {path.name} is not a regular file")
+        raw = f.read(MAX_SUBMISSION_BYTES + 1)
+    if len(raw) > MAX_SUBMISSION_BYTES:
+        raise SubmissionError(f"notebook file larger than {MAX_SUBMISSION_BYTES // 2**20} MB")
+    return raw
+
+
 def read_submission(path):
-    """The cells of a submitted notebook as plain dicts, or raise SubmissionError.
+    """The cells of the notebook file at ``path``; see :func:`parse_submission`."""
+    submitted = open_submission(path)
+    if submitted.raw is None:
+        raise SubmissionError(submitted.problem)
+    return parse_submission(submitted.raw)
+
+
+def parse_submission(raw):
+    """The cells of a submitted notebook's bytes as plain dicts, or raise SubmissionError.
 
     Each cell becomes ``{"cell_type", "source", "id", "nbgrader"}`` with the
     source joined into one string; malformed cells are dropped.
     """
-    path = Path(path)
-    if not path.is_file():
-        others = sorted(p.name for p in path.parent.glob("*.ipynb")) if path.parent.is_dir() else []
-        found = f" (found: {', '.join(others)})" if others else ""
-        raise SubmissionError(f"missing notebook {path.name}{found}")
-    if path.stat().st_size > MAX_SUBMISSION_BYTES:
-        raise SubmissionError(f"notebook file larger than {MAX_SUBMISSION_BYTES // 2**20} MB")
-    raw = path.read_bytes()
     if not raw.strip():
         raise SubmissionError("empty notebook file")
     try:
@@ -290,8 +347,9 @@ def read_submission(path):
 def rebuild(chapter, cells):
     """The notebook to grade: the chapter's source with the student's answers in it.
 
-    ``cells`` come from :func:`read_submission`. Answer cells are found by
-    ``grade_id``, else by cell id; a missing one becomes the release stub.
+    ``cells`` come from :func:`parse_submission`. Answer cells are found by
+    ``grade_id``, else by cell id; a missing one becomes the release stub,
+    and of several copies the first that holds more than the stub counts.
     Locked cells (tests, read-only cells) always come from the source; the
     notes say which ones the submission had changed, deleted or duplicated.
     Code cells the student added run where they were, after the known cell
@@ -327,6 +385,9 @@ def rebuild(chapter, cells):
         if target.role == "answer":
             if target.grade_id in answers:
                 _add(duplicated, target.label)
+                if _untouched(answers[target.grade_id], target) \
+                        and not _untouched(cell["source"], target):
+                    answers[target.grade_id] = cell["source"]
             else:
                 answers[target.grade_id] = cell["source"]
         elif target.locked:
@@ -361,6 +422,15 @@ def rebuild(chapter, cells):
         for source in added[cell.index]:
             append("added", source, source, None)
     return Rebuilt(run_cells, notes)
+
+
+def _untouched(source, target):
+    """True when an answer cell holds the release stub, or nothing.
+
+    Of an answer cell and its copies (JupyterLab copies keep the metadata),
+    the first that is not untouched is graded, else the first.
+    """
+    return not source.strip() or source.strip() == target.release_source.strip()
 
 
 def _unchanged(cell, target):

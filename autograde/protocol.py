@@ -38,6 +38,9 @@ import numpy as np
 
 _PREFIX = struct.Struct("!IQ")
 
+#: Modules whose module-level functions may travel by name (the ``r`` tag).
+REF_MODULES = ("numpy", "course_lib")
+
 #: The dtypes an array may have on the wire (little-endian, numbers or booleans).
 ALLOWED_DTYPES = frozenset(np.dtype(t).str for t in (
     "bool", "int8", "uint8", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8",

@@ -1,15 +1,17 @@
-"""The grading output folder: one result file per student, and grades.csv built from them.
+"""The grading output folder: one result file per student and chapter, and grades.csv.
 
 Layout of ``OUT_DIR``::
 
-    results/<student_id>.json     score, status, per-test points, hashes
+    results/<chapter>/<student_id>.json     score, status, per-test points, hashes
     feedback/<student_id>/<chapter>.html
-    grades.csv                    student_id, assignment, score, max_score, status
+    grades.csv                              student_id, assignment, score, max_score, status
 
-Every file is written atomically (a temporary file, then ``os.replace``), so
-an interrupted run leaves either the old file or the new one. A result whose
-hashes match the submission and the chapter is up to date, and a rerun skips
-that student; grades.csv is rebuilt from all result files, sorted by student.
+Several chapters can be graded into one ``OUT_DIR``: each keeps its own
+results. Every file is written atomically (a temporary file, then
+``os.replace``), so an interrupted run leaves either the old file or the new
+one. A result whose hashes match the submission and the chapter is up to
+date, and a rerun skips that student; grades.csv is rebuilt from the result
+files of every chapter, sorted by student, then chapter.
 """
 
 import csv
@@ -46,9 +48,9 @@ def format_points(x):
     return str(int(x)) if x.is_integer() else f"{x:.6g}"
 
 
-def result_path(out_dir, student_id):
-    """``OUT_DIR/results/<student_id>.json``."""
-    return Path(out_dir) / "results" / f"{student_id}.json"
+def result_path(out_dir, student_id, chapter):
+    """``OUT_DIR/results/<chapter>/<student_id>.json``."""
+    return Path(out_dir) / "results" / chapter / f"{student_id}.json"
 
 
 def feedback_path(out_dir, student_id, chapter):
@@ -58,7 +60,7 @@ def feedback_path(out_dir, student_id, chapter):
 
 def save_result(out_dir, result):
     """Write one student's result record atomically."""
-    atomic_write_text(result_path(out_dir, result["student_id"]),
+    atomic_write_text(result_path(out_dir, result["student_id"], result["assignment"]),
                       json.dumps(result, indent=1, sort_keys=True) + "\n")
 
 
@@ -74,7 +76,7 @@ def load_result(path):
 
 def is_up_to_date(out_dir, student_id, chapter, hashes):
     """True when this student's result and feedback exist and match ``hashes``."""
-    result = load_result(result_path(out_dir, student_id))
+    result = load_result(result_path(out_dir, student_id, chapter))
     if result is None or result.get("assignment") != chapter:
         return False
     if any(result.get(k) != v for k, v in hashes.items()):
@@ -82,16 +84,17 @@ def is_up_to_date(out_dir, student_id, chapter, hashes):
     return feedback_path(out_dir, student_id, chapter).is_file()
 
 
-def write_grades_csv(out_dir, chapter):
-    """Rebuild ``grades.csv`` from every result of ``chapter`` in ``out_dir``; return its rows."""
-    rows = []
-    for path in sorted((Path(out_dir) / "results").glob("*.json")):
+def write_grades_csv(out_dir):
+    """Rebuild ``grades.csv`` from the results of every chapter in ``out_dir``; return its rows."""
+    rows = {}
+    for path in sorted((Path(out_dir) / "results").glob("*/*.json")):
         result = load_result(path)
-        if result is None or result.get("assignment") != chapter:
+        if result is None or result.get("assignment") != path.parent.name:
             continue
-        rows.append([str(result["student_id"]), chapter, format_points(result["score"]),
-                     format_points(result["max_score"]), str(result["status"])])
-    rows.sort(key=lambda r: r[0])
+        student, chapter = str(result["student_id"]), path.parent.name
+        rows[student, chapter] = [student, chapter, format_points(result["score"]),
+                                  format_points(result["max_score"]), str(result["status"])]
+    rows = [rows[key] for key in sorted(rows)]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

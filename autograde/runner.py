@@ -29,8 +29,6 @@ import sys
 
 from autograde import protocol
 
-#: Modules whose module-level functions the grader may pass by name.
-REF_MODULES = ("numpy", "course_lib")
 MAX_HANDLES = 100_000
 MESSAGE_CAP = 2000
 
@@ -97,7 +95,7 @@ class Runner:
     def resolve_ref(name):
         """Import ``module:qualname`` from numpy or course_lib."""
         module, _, qualname = name.partition(":")
-        if module.split(".")[0] not in REF_MODULES or not qualname or "<" in qualname:
+        if module.split(".")[0] not in protocol.REF_MODULES or not qualname or "<" in qualname:
             raise protocol.ProtocolError(f"cannot import {name!r} here")
         obj = importlib.import_module(module)
         for part in qualname.split("."):
@@ -138,11 +136,7 @@ class Runner:
 
     def reply_error(self, exc):
         """Answer a request with the exception's type name and message."""
-        try:
-            message = str(exc)
-        except Exception:
-            message = "(the exception's message could not be shown)"
-        error = {"type": type(exc).__name__, "message": message[:MESSAGE_CAP]}
+        error = {"type": type(exc).__name__, "message": _safe_str(exc)[:MESSAGE_CAP]}
         protocol.send(self.fd_out, {"ok": False, "error": error})
 
     def op_exec(self, header, _):
@@ -169,7 +163,11 @@ class Runner:
         return {"ok": True}, {n: ns[n] for n in names if isinstance(n, str) and n in ns}
 
     def op_call(self, header, args):
-        """Call a handle with ``[args, kwargs]``; its printed output is dropped."""
+        """Call a handle with ``[args, kwargs]``; its printed output is dropped.
+
+        The arguments are this process's own copies: what the call changes in
+        them stays here (see docs/authoring.md).
+        """
         target = self.lookup(header.get("target"))
         positional, keywords = args
         with _redirected(CappedText(0), CappedText(0)):

@@ -815,8 +815,13 @@ def _bind(libc, root, host, *, writable=False):
     libc.mount(None, dst, None, flags)
 
 
-def _build_root(libc, cfg, uid, gid):
-    """Mount the allow-list root at a fresh tmpfs and pivot into it."""
+def _build_root(libc, cfg, uid, gid, owner):
+    """Mount the allow-list root at a fresh tmpfs and pivot into it.
+
+    ``uid``/``gid`` are the payload's identity as it sees itself (for
+    ``/etc/passwd``); ``owner`` is the (uid, gid) that owns its private work
+    directory from this namespace's point of view.
+    """
     lim = cfg["limits"]
     libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
     # The stage is an empty directory no path of the allow-list lies under; in
@@ -845,7 +850,7 @@ def _build_root(libc, cfg, uid, gid):
     # submissions), even one created later, is not among them.
     for path in cfg["package_entries"]:
         _bind(libc, root, path)
-    _private_workdir(libc, root, cfg["workdir"], lim["workdir_bytes"], uid, gid)
+    _private_workdir(libc, root, cfg["workdir"], lim["workdir_bytes"], *owner)
     # Devices: bind the harmless character devices one by one.
     dev = root + "/dev"
     os.makedirs(dev, exist_ok=True)
@@ -1043,10 +1048,15 @@ def _init(cfg, libc):
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if cfg["mode"] == "root":
         uid = gid = cfg["uid_base"] + cfg["launcher_pid"]
+        owner = (uid, gid)
     else:
+        # In the launcher's user namespace only 0 is mapped (to the grader):
+        # files given to 0 here are the grader's, and the payload's own
+        # namespace maps its uid back onto that 0.
         uid, gid = cfg["grader_uid"], cfg["grader_gid"]
+        owner = (0, 0)
     libc.sethostname("sandbox")
-    _build_root(libc, cfg, uid, gid)
+    _build_root(libc, cfg, uid, gid, owner)
     libc.prctl(PR_SET_DUMPABLE, 0)
     if not cfg["payload"]:
         # Probe: check from inside that the sandbox holds, then report.
@@ -1100,10 +1110,11 @@ def _payload(cfg, libc, uid, gid, probe=False):
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
-        # Changing uid made the process non-dumpable, which hands its /proc
-        # files to root; it becomes dumpable again at exec anyway.
-        libc.prctl(PR_SET_DUMPABLE, 1)
     if cfg["mode"] in ("root", "userns"):
+        # init is not dumpable, and changing uid makes a process non-dumpable
+        # too, which hands its /proc files (setgroups, uid_map) to root; it
+        # becomes dumpable again at exec anyway.
+        libc.prctl(PR_SET_DUMPABLE, 1)
         # A user namespace of its own, nested in the sandbox's: it owns no
         # mount or network namespace, so the payload cannot unmount or
         # reconfigure anything; and it may not create further user

@@ -8,7 +8,6 @@ on, so one bad cell costs only what depends on it.
 """
 
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from course_lib.checks import SECRET_ENV
 
 from autograde.client import RunnerClient, RunnerFailure
 from autograde.judge import Judge, Verdict
-from autograde.notebook_io import SubmissionError, read_submission, rebuild
+from autograde.notebook_io import SubmissionError, parse_submission, rebuild
 
 
 @dataclass
@@ -43,8 +42,8 @@ class Graded:
     records: list = field(default_factory=list)
 
 
-def grade_submission(chapter, student_id, path, settings, secret, submission_sha256):
-    """Grade the notebook at ``path`` for ``student_id``; return a :class:`Graded`.
+def grade_submission(chapter, student_id, submitted, settings, secret):
+    """Grade ``submitted`` (a notebook_io.SubmittedFile) of ``student_id``; return a Graded.
 
     ``secret`` seeds the hidden tests (it is put into this process's
     environment while the test cells run, never into the student's).
@@ -57,13 +56,15 @@ def grade_submission(chapter, student_id, path, settings, secret, submission_sha
         "score": 0.0,
         "max_score": chapter.max_score,
         "status": "ok",
-        "submission_sha256": submission_sha256,
+        "submission_sha256": submitted.sha256,
         "source_sha256": chapter.source_sha256,
         "release_sha256": chapter.release_sha256,
         "tests": [],
     }
     try:
-        rebuilt = rebuild(chapter, read_submission(path))
+        if submitted.raw is None:
+            raise SubmissionError(submitted.problem)
+        rebuilt = rebuild(chapter, parse_submission(submitted.raw))
     except SubmissionError as exc:
         result["status"] = str(exc)
         result["tests"] = [_test_entry(c.grade_id, c.index, c.points, Verdict(False, "not graded: "
@@ -73,7 +74,8 @@ def grade_submission(chapter, student_id, path, settings, secret, submission_sha
     with tempfile.TemporaryDirectory(prefix="autograde-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tmp) / "notebook"
         workdir.mkdir()
-        shutil.copyfile(path, workdir / Path(path).name)  # the submission itself is never touched
+        # The bytes graded, not the file again: the submission itself is never touched.
+        (workdir / submitted.name).write_bytes(submitted.raw)
         run = _Execution(chapter, rebuilt, settings, workdir)
         saved = os.environ.get(SECRET_ENV)
         os.environ[SECRET_ENV] = secret

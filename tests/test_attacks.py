@@ -26,11 +26,20 @@ from autograde import sandbox
 from autograde.config import Course, GradingSettings
 from autograde.grade import grade
 
-pytestmark = pytest.mark.slow  # one batch of 38 submissions, some waiting out timeouts
+CAPS = sandbox.capabilities()
+
+pytestmark = [
+    pytest.mark.slow,  # one batch of 38 submissions, some waiting out timeouts
+    # Without namespaces the attacks would run unsandboxed as the user running
+    # the tests: kill(-1) ends their session, the fork bomb and the file flood
+    # hit their machine.
+    pytest.mark.skipif(CAPS["mode"] == "rlimits",
+                       reason="namespaces unavailable, so the attacks would run unsandboxed "
+                              f"as your user ({CAPS.get('reason_mount_namespace', '')})"),
+]
 
 FIXTURE = Path(__file__).parent / "fixtures" / "attacks"
 CHAPTER = "attacks"
-CAPS = sandbox.capabilities()
 
 # Short limits keep the batch fast. A cell of the honest notebooks takes
 # milliseconds (importing NumPy, 0.2 s, is the slowest), so 2.5 s leaves a
@@ -444,11 +453,11 @@ def batch(tmp_path_factory):
     out = tmp / "out"
     secrets_to_read = [str(course_root / "solutions" / CHAPTER / f"{CHAPTER}.ipynb"),
                        str(course.state / "secret"), str(subs / "alice" / f"{CHAPTER}.ipynb"),
-                       str(out / "grades.csv"), str(out / "results" / "alice.json"),
+                       str(out / "grades.csv"), str(out / "results" / CHAPTER / "alice.json"),
                        str(Path(sandbox.__file__).resolve().parent.parent / "pyproject.toml")]
     _write(subs / "read_files" / f"{CHAPTER}.ipynb", read_files(secrets_to_read))
     targets = [str(subs / "alice" / f"{CHAPTER}.ipynb"), str(out / "grades.csv"),
-               str(out / "results" / "alice.json"), str(out / "planted.txt"),
+               str(out / "results" / CHAPTER / "alice.json"), str(out / "planted.txt"),
                str(course_root / "solutions" / CHAPTER / f"{CHAPTER}.ipynb"),
                str(course.state / "secret"), str(tmp / "planted.txt")]
     _write(subs / "write_files" / f"{CHAPTER}.ipynb", write_files(targets))
@@ -457,12 +466,18 @@ def batch(tmp_path_factory):
     # A first submission prints the hidden inputs it received into its own
     # feedback; a second one tries to use them.
     leak_subs = tmp / "leak"
-    _write(leak_subs / "leaker" / f"{CHAPTER}.ipynb", exfiltrate_hidden_inputs())
+    leaker = leak_subs / "leaker" / f"{CHAPTER}.ipynb"
+    _write(leaker, exfiltrate_hidden_inputs())
     grade(CHAPTER, leak_subs, tmp / "leak_out", course=course, workers=1, settings=SETTINGS,
           progress=False)
     seen = leaked_inputs((tmp / "leak_out" / "feedback" / "leaker" / f"{CHAPTER}.html")
                          .read_text(encoding="utf-8"))
     _write(subs / "replay_leaked_inputs" / f"{CHAPTER}.ipynb", replay_leaked_inputs(seen))
+    # The same student then replaces the notebook with the replay, graded into the same folder.
+    _write(leaker, replay_leaked_inputs(seen))
+    resubmitted = grade(CHAPTER, leak_subs, tmp / "leak_out", course=course, workers=1,
+                        settings=SETTINGS, progress=False)
+    resubmitted_result = load(tmp / "leak_out" / "results" / CHAPTER / "leaker.json")
 
     solo = grade(CHAPTER, solo_subs, tmp / "solo_out", course=course, workers=1,
                  settings=SETTINGS, progress=False)
@@ -475,11 +490,13 @@ def batch(tmp_path_factory):
         connected = False
     finally:
         server.close()
-    results = {p.stem: load(p) for p in (out / "results").glob("*.json")}
-    solo_results = {p.stem: load(p) for p in (tmp / "solo_out" / "results").glob("*.json")}
+    results = {p.stem: load(p) for p in (out / "results" / CHAPTER).glob("*.json")}
+    solo_results = {p.stem: load(p)
+                    for p in (tmp / "solo_out" / "results" / CHAPTER).glob("*.json")}
     return {"report": report, "results": results, "solo": solo_results, "out": out,
             "targets_before": before, "targets": targets, "connected": connected,
-            "secret": (course.state / "secret").read_bytes(), "subs": subs}
+            "secret": (course.state / "secret").read_bytes(), "subs": subs,
+            "resubmitted": (resubmitted, resubmitted_result)}
 
 
 def result(batch, name):
@@ -574,6 +591,15 @@ def test_hidden_inputs_leaked_into_feedback_are_useless(batch):
     assert replay["tests"][0]["message"].startswith("a hidden test failed")
 
 
+def test_a_resubmission_is_graded_again_with_fresh_hidden_inputs(batch):
+    # Same student, same file name, new bytes: not "unchanged", and the
+    # hidden inputs the first version printed are not those of the second.
+    report, res = batch["resubmitted"]
+    assert (report.graded, report.skipped) == (["leaker"], [])
+    assert res["score"] == 0.0, res["tests"]
+    assert res["tests"][0]["message"].startswith("a hidden test failed")
+
+
 DOS_STATUS = {
     "infinite_loop": "timeout", "loop_ignoring_sigint": "timeout", "sleep_past_timeout": "timeout",
     "fork_bomb": "timeout", "memory_bomb": "memory", "exit_kernel": "died",
@@ -640,9 +666,35 @@ def test_broken_input_is_a_status_not_a_crash(batch, name):
 
 
 def test_no_sandbox_outlives_the_batch(batch):
-    # The cgroups of this process's sandboxes are empty, or gone, once it is graded.
+    # The batch's sandboxes were made by this process and by worker processes
+    # that have ended; each names its cgroups sb-<creator pid>-...: those are
+    # empty, or gone. A living creator (another test process) may still use its own.
     setup = sandbox._cgroup_setup()
     for parent in (setup or {}).get("parents", {}).values():
         for name in os.listdir(parent):
-            if name.startswith(f"sb-{os.getpid()}-"):
-                assert not open(os.path.join(parent, name, "cgroup.procs")).read()
+            creator = _creator_pid(name)
+            if creator is None or (creator != os.getpid() and _alive(creator)):
+                continue
+            try:
+                with open(os.path.join(parent, name, "cgroup.procs")) as f:
+                    assert not f.read(), f"processes of a finished sandbox remain in {name}"
+            except FileNotFoundError:
+                continue  # removed meanwhile
+
+
+def _creator_pid(name):
+    """The pid in a sandbox cgroup's name ``sb-<pid>-<random>``, else None."""
+    parts = name.split("-")
+    if len(parts) == 3 and parts[0] == "sb" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import html
 import json
+import os
 import re
 import subprocess
 import sys
@@ -22,10 +23,12 @@ from pathlib import Path
 import pytest
 
 from autograde.config import Course, GradingSettings
-from autograde.grade import grade
+from autograde.grade import GradingError, grade, secret_key
 from autograde.notebook_io import (BEGIN_HIDDEN, END_HIDDEN, cell_text, load_chapter,
-                                   python_source, read_json)
+                                   open_submission, parse_submission, python_source, read_json,
+                                   rebuild)
 from autograde.results import CSV_COLUMNS, format_points
+from autograde.sandbox import capabilities
 
 FIXTURE = Course(Path(__file__).parent / "fixtures" / "course")
 REPO = Course()
@@ -223,6 +226,30 @@ def hostile_submissions(folder):
     nb = solution_with(relu=solved["relu"] + "\nprint('x' * 10**7)\n")
     write(folder, "flood", "toy", nb)
     expect["flood"] = (6, "ok")
+
+    # JupyterLab's copy of a cell keeps its metadata: the copy holding the answer counts.
+    nb = solution_with()
+    position = next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == "relu")
+    stub = copy.deepcopy(nb["cells"][position])
+    stub["source"] = answers(released)["relu"]
+    stub["id"] = "relu-original"
+    nb["cells"].insert(position, stub)
+    write(folder, "copied_answer", "toy", nb)
+    expect["copied_answer"] = (6, "duplicated cells ignored: relu")
+
+    write(folder / "nbgrader_layout", "toy", "toy", solution_with())  # <student>/toy/toy.ipynb
+    expect["nbgrader_layout"] = (6, "ok")
+
+    # Links to the instructor's solution, and a FIFO that would block a reader.
+    (folder / "symlink").mkdir()
+    (folder / "symlink" / "toy.ipynb").symlink_to(FIXTURE.source_notebook("toy"))
+    expect["symlink"] = (0, "refused: toy.ipynb is a symbolic link, not a notebook file")
+    (folder / "symlinked_folder").symlink_to(FIXTURE.source_notebook("toy").parent)
+    expect["symlinked_folder"] = (0, "refused: toy.ipynb lies outside the submissions folder "
+                                     "(through a symbolic link)")
+    (folder / "fifo").mkdir()
+    os.mkfifo(folder / "fifo" / "toy.ipynb")
+    expect["fifo"] = (0, "refused: toy.ipynb is not a regular file")
     return expect
 
 
@@ -252,7 +279,7 @@ class Batch:
                      settings=self.settings, progress=False)
 
     def result(self, student):
-        return json.loads((self.out / "results" / f"{student}.json").read_text())
+        return json.loads((self.out / "results" / self.chapter / f"{student}.json").read_text())
 
     def feedback(self, student):
         return (self.out / "feedback" / student / f"{self.chapter}.html").read_text()
@@ -361,9 +388,15 @@ def test_submissions_are_never_modified(batches, course, chapter):
 # Broken and hostile submissions (fixture chapter)
 
 
+CAPS = capabilities()
+# The spy looks for the instructor's folder, which only an allow-list root hides.
+SPY = pytest.param("spy", marks=pytest.mark.skipif(
+    not CAPS["allowlist_root"],
+    reason=f"allowlist_root unavailable: {CAPS.get('reason_allowlist_root', 'not detected')}"))
 HOSTILE = ["broken_json", "empty_file", "no_notebook", "version_3", "wrong_chapter", "tampered",
-           "infinite_loop", "kills_itself", "hidden_fail", "liar", "monkeypatch", "spy",
-           "added_cells", "magic_no_ids", "memory", "flood"]
+           "infinite_loop", "kills_itself", "hidden_fail", "liar", "monkeypatch", SPY,
+           "added_cells", "magic_no_ids", "memory", "flood", "copied_answer", "nbgrader_layout",
+           "symlink", "symlinked_folder", "fifo"]
 
 
 @pytest.mark.parametrize("student", HOSTILE)
@@ -415,11 +448,12 @@ def test_rerun_skips_everyone_and_writes_identical_csv(batches):
 
 def test_regrading_gives_identical_results(batches):
     batch = batches(FIXTURE, "toy")
-    before = (batch.out / "results" / "hidden_fail.json").read_bytes()
-    (batch.out / "results" / "hidden_fail.json").unlink()
+    path = batch.out / "results" / "toy" / "hidden_fail.json"
+    before = path.read_bytes()
+    path.unlink()
     again = batch.run()
     assert again.graded == ["hidden_fail"]
-    assert (batch.out / "results" / "hidden_fail.json").read_bytes() == before
+    assert path.read_bytes() == before
     assert (batch.out / "grades.csv").read_bytes() == batch.csv_bytes
 
 
@@ -436,10 +470,12 @@ def run_cli(*args, state):
 def test_cli_grades_a_broken_batch_and_exits_zero(tmp_path):
     write(tmp_path / "subs", "alice", "toy", "not json")
     (tmp_path / "subs" / "bob").mkdir()
+    (tmp_path / "subs" / "carol.ipynb").write_text("{}")
     proc = run_cli("grade", "toy", tmp_path / "subs", "--out", tmp_path / "out",
                    "--workers", "2", state=tmp_path / "state")
     assert proc.returncode == 0, proc.stderr
     assert "grading toy" in proc.stderr  # the progress bar
+    assert "warning: ignored, not in a student's folder: carol.ipynb" in proc.stderr
     assert (tmp_path / "out" / "grades.csv").read_text().splitlines() == [
         "student_id,assignment,score,max_score,status",
         "alice,toy,0,6,invalid notebook: the file is not valid JSON",
@@ -454,6 +490,114 @@ def test_cli_fails_when_grading_cannot_run(tmp_path, chapter, folder):
                    state=tmp_path / "state")
     assert proc.returncode == 2
     assert "grading failed" in proc.stderr
+
+
+def test_cli_refuses_notebooks_without_student_folders(tmp_path):
+    write(tmp_path, "subs", "alice", read_json(FIXTURE.source_notebook("toy")))  # subs/alice.ipynb
+    proc = run_cli("grade", "toy", tmp_path / "subs", "--out", tmp_path / "out",
+                   state=tmp_path / "state")
+    assert proc.returncode == 2
+    assert "holds notebooks but no student folders" in proc.stderr
+    assert "SUBMISSIONS_DIR/<student_id>/<chapter>.ipynb" in proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# Several chapters, resubmissions, copied cells, the secret key
+
+
+ATTACKS_COURSE = Path(__file__).parent / "fixtures" / "attacks"  # chapters attacks and other
+
+
+def test_chapters_graded_into_one_folder_keep_their_results(tmp_path):
+    course = Course(ATTACKS_COURSE, state=tmp_path / "state")
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for chapter in ("attacks", "other"):
+        write(subs, "alice", chapter, read_json(course.source_notebook(chapter)))
+        write(subs, "bob", chapter, read_json(course.release_notebook(chapter)))
+
+    def run(chapter):
+        return grade(chapter, subs, out, course=course, settings=GradingSettings(cell_timeout=30),
+                     progress=False)
+
+    def rows():
+        return [tuple(r.values()) for r in csv.DictReader((out / "grades.csv").open())]
+
+    run("attacks")
+    first = file_hashes(out / "results" / "attacks")
+    assert run("other").graded == ["alice", "bob"]
+    assert rows() == [("alice", "attacks", "4", "4", "ok"), ("alice", "other", "1", "1", "ok"),
+                      ("bob", "attacks", "0", "4", "ok"), ("bob", "other", "0", "1", "ok")]
+    again = run("attacks")
+    assert again.graded == [] and again.skipped == ["alice", "bob"]
+    # A resubmission is graded again for its own chapter only.
+    write(subs, "bob", "other", read_json(course.source_notebook("other")))
+    assert run("other").graded == ["bob"]
+    assert file_hashes(out / "results" / "attacks") == first
+    assert ("bob", "other", "1", "1", "ok") in rows() and len(rows()) == 4
+
+
+@pytest.mark.parametrize("copies, kept", [
+    (("stub", "solved"), "solved"), (("solved", "stub"), "solved"), (("empty", "solved"), "solved"),
+    (("wrong", "solved"), "wrong"), (("stub", "empty"), "stub")])
+def test_of_copied_answer_cells_the_first_that_holds_an_answer_counts(copies, kept):
+    chap = load_chapter(FIXTURE.source_notebook("toy"), FIXTURE.release_notebook("toy"), "toy")
+    released = read_json(FIXTURE.release_notebook("toy"))
+    text = {"stub": answers(released)["relu"], "empty": "\n",
+            "solved": answers(read_json(FIXTURE.source_notebook("toy")))["relu"],
+            "wrong": "def relu(x):\n    return x\n"}
+    position = next(i for i, c in enumerate(released["cells"]) if grade_id(c) == "relu")
+    original = released["cells"].pop(position)
+    for offset, name in enumerate(copies):
+        cell = copy.deepcopy(original)
+        cell["source"], cell["id"] = text[name], f"copy-{offset}"
+        released["cells"].insert(position + offset, cell)
+    rebuilt = rebuild(chap, parse_submission(json.dumps(released).encode()))
+    relu = next(c for c in rebuilt.cells if c.kind == "answer" and c.origin.grade_id == "relu")
+    assert relu.source == text[kept]
+    assert rebuilt.notes == ["duplicated cells ignored: relu"]
+
+
+def test_the_bytes_read_are_the_bytes_graded(tmp_path):
+    from autograde.submission import grade_submission
+    path = write(tmp_path, "student", "toy", read_json(FIXTURE.source_notebook("toy")))
+    submitted = open_submission(path)
+    path.write_text("replaced after it was read")
+    chap = load_chapter(FIXTURE.source_notebook("toy"), FIXTURE.release_notebook("toy"), "toy")
+    result = grade_submission(chap, "student", submitted, GradingSettings(), "secret").result
+    assert (result["score"], result["status"]) == (6, "ok")
+    assert result["submission_sha256"] == hashlib.sha256(submitted.raw).hexdigest()
+
+
+def test_secret_key_is_made_once(tmp_path):
+    course = Course(FIXTURE.root, state=tmp_path / "state")
+    key = secret_key(course)
+    assert len(key) == 32 and secret_key(course) == key
+    assert os.listdir(course.state) == ["secret"]
+    assert (course.state / "secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_interrupted_key_creation_leaves_no_key(tmp_path, monkeypatch):
+    # Killed between creating the file and writing the key: the next run
+    # must make a whole key, not use an empty one.
+    course = Course(FIXTURE.root, state=tmp_path / "state")
+
+    def killed(n):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "urandom", killed)
+    with pytest.raises(KeyboardInterrupt):
+        secret_key(course)
+    monkeypatch.undo()
+    assert len(secret_key(course)) == 32
+
+
+@pytest.mark.parametrize("content", [b"", b"0123456789"])
+def test_a_damaged_secret_key_is_refused(tmp_path, content):
+    course = Course(FIXTURE.root, state=tmp_path / "state")
+    course.state.mkdir()
+    (course.state / "secret").write_bytes(content)
+    with pytest.raises(GradingError, match="damaged. Delete it and grade again"):
+        secret_key(course)
 
 
 # ---------------------------------------------------------------------------
@@ -497,9 +641,16 @@ def chatty():
 def spin():
     while True:
         pass
+
+def clip_(x):
+    np.maximum(x, 0, out=x)
+
+def step_(params, grads, lr):
+    for name in params:
+        params[name] -= lr * grads[name]
 '''
 NAMES = ["SIZE", "NAMES", "apply", "twice", "Box", "weird", "boom", "custom", "chatty", "spin",
-         "missing"]
+         "clip_", "step_", "missing"]
 
 
 @pytest.fixture(scope="module")
@@ -527,6 +678,14 @@ def judge(tmp_path_factory):
     "try:\n    boom()\nexcept ValueError as e:\n    assert 'shape (2,)' in str(e)\n"
     "else:\n    raise AssertionError('boom() should raise')",
     "assert chatty() == 1",
+    # Student code works on its own copies of the arguments: what it changes in
+    # place never reaches the grader's arrays, so it cannot alter expected values.
+    "import numpy as np\nx = np.array([-1.0, 2.0])\n"
+    "assert clip_(x) is None and x.tolist() == [-1, 2]",
+    "import numpy as np\np = {'W': np.ones(2), 'b': np.zeros(1)}\n"
+    "step_(p, {'W': np.ones(2), 'b': np.ones(1)}, 0.5)\n"
+    "assert p['W'].tolist() == [1, 1] and p['b'].tolist() == [0]",
+    "import numpy as np\nx = np.array([-1.0, 2.0])\ny = twice(x)\nassert x.tolist() == [-1, 2]",
 ])
 def test_judge_passes(judge, source):
     verdict = judge.run_test(source, time.monotonic() + 60)
@@ -568,15 +727,16 @@ def test_judge_reports_a_call_that_never_returns(tmp_path):
 # Limits that end grading early
 
 
-def grade_fixture_variant(tmp_path, settings, **answers_replaced):
+def grade_fixture_variant(tmp_path, settings, chapter="toy", **answers_replaced):
     from autograde.submission import grade_submission
-    source = read_json(FIXTURE.source_notebook("toy"))
-    nb = read_json(FIXTURE.release_notebook("toy"))
+    source = read_json(FIXTURE.source_notebook(chapter))
+    nb = read_json(FIXTURE.release_notebook(chapter))
     for gid, text in answers(source).items():
         set_answer(nb, gid, answers_replaced.get(gid, text))
-    path = write(tmp_path, "student", "toy", nb)
-    chap = load_chapter(FIXTURE.source_notebook("toy"), FIXTURE.release_notebook("toy"), "toy")
-    return grade_submission(chap, "student", path, settings, "secret", "hash").result
+    path = write(tmp_path, "student", chapter, nb)
+    chap = load_chapter(FIXTURE.source_notebook(chapter), FIXTURE.release_notebook(chapter),
+                        chapter)
+    return grade_submission(chap, "student", open_submission(path), settings, "secret").result
 
 
 def test_total_time_limit_stops_grading(tmp_path):
