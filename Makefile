@@ -11,8 +11,9 @@ CHAPTER ?=
 SUBMISSIONS ?=
 OUT ?= grading-output
 WORKERS ?= 2
+NOTEBOOK ?=
 
-.PHONY: lab test install release grade lint bench clean
+.PHONY: lab test install release grade lint validate bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version.split()[0]'
@@ -47,6 +48,11 @@ grade: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m autograde lint
+
+# Run a notebook the way the grader does, against the visible tests; print every message in full.
+validate: $(STAMP)
+	@test -n "$(NOTEBOOK)" || { echo "usage: make validate NOTEBOOK=notebooks/01_neurons/01_neurons.ipynb"; exit 2; }
+	$(PY) -m autograde validate $(NOTEBOOK)
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -1,4 +1,4 @@
-"""Command line of the grading pipeline: ``python -m autograde {release,grade,lint}``."""
+"""Command line of the grading pipeline: ``python -m autograde {release,grade,lint,validate}``."""
 
 import argparse
 import sys
@@ -20,6 +20,16 @@ python -m autograde grade CHAPTER SUBMISSIONS_DIR --out OUT_DIR [--workers N]
 
 python -m autograde lint [CHAPTER ...]
     Check the chapters' source notebooks against docs/authoring.md.
+
+python -m autograde mutate CHAPTER [CHAPTER ...] [--exercise GRADE_ID] [--workers N]
+                           [--json OUT] [--min-score 0.95]
+    Mutation analysis of the tests: grade plausible single-point bugs of each
+    reference solution and list every bug the tests let through. Exit status
+    1 when a chapter kills fewer than --min-score of its mutants.
+
+python -m autograde validate NOTEBOOK [--chapter CHAPTER]
+    Run a student's notebook the way the grader does, against its chapter's
+    visible tests, and print every failing test's message in full.
 """
 
 
@@ -50,6 +60,21 @@ def _parser():
 
     lnt = sub.add_parser("lint", help="check the authoring contract")
     lnt.add_argument("chapters", nargs="*", metavar="CHAPTER")
+
+    mut = sub.add_parser("mutate", help="mutation analysis of a chapter's tests")
+    mut.add_argument("chapters", nargs="+", metavar="CHAPTER")
+    mut.add_argument("--exercise", default=None, metavar="GRADE_ID",
+                     help="only the mutants of this answer cell (one chapter only)")
+    mut.add_argument("--workers", type=int, default=2, help="mutants graded in parallel")
+    mut.add_argument("--json", type=Path, default=None, metavar="OUT",
+                     help="also write the full report (every mutant) as JSON")
+    mut.add_argument("--min-score", type=float, default=None,
+                     help="lowest acceptable share of mutants killed (default 0.95)")
+    mut.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    val = sub.add_parser("validate", help="check a notebook against its visible tests")
+    val.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+    val.add_argument("--chapter", default=None, help="the chapter (default: the file's name)")
     return parser
 
 
@@ -59,7 +84,9 @@ def main(argv=None):
     from autograde.config import Course
     course = Course(**{k: v for k, v in (("root", args.course_root), ("state", args.state))
                        if v is not None})
-    return {"release": _release, "grade": _grade, "lint": _lint}[args.command](course, args)
+    commands = {"release": _release, "grade": _grade, "lint": _lint, "validate": _validate,
+                "mutate": _mutate}
+    return commands[args.command](course, args)
 
 
 def _release(course, args):
@@ -130,5 +157,57 @@ def _lint(course, args):
     return 1 if count else 0
 
 
+def _validate(course, args):
+    from autograde.client import RunnerStartError
+    from autograde.notebook_io import ChapterError
+    from autograde.validate import report, validate
+    if not args.notebook.is_file():
+        print(f"no notebook at {args.notebook}", file=sys.stderr)
+        return 2
+    print(f"Validating {args.notebook} against the visible tests ...", flush=True)
+    try:
+        outcome = validate(args.notebook, course, args.chapter)
+    except (ChapterError, RunnerStartError) as exc:
+        print(f"validate failed: {exc}", file=sys.stderr)
+        return 2
+    print(report(outcome))
+    return 0 if outcome.passed else 1
+
+
+def _mutate(course, args):
+    from autograde.client import RunnerStartError
+    from autograde.mutate import (DEFAULT_MIN_SCORE, MutationError, analyse, format_report,
+                                  write_json)
+    from autograde.notebook_io import ChapterError
+    min_score = DEFAULT_MIN_SCORE if args.min_score is None else args.min_score
+    if not 0.0 <= min_score <= 1.0:
+        print(f"--min-score must lie between 0 and 1, got {min_score}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print(f"--workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.exercise is not None and len(args.chapters) != 1:
+        print("--exercise needs exactly one chapter", file=sys.stderr)
+        return 2
+    reports = []
+    for chapter in args.chapters:
+        try:
+            report = analyse(course, chapter, exercise=args.exercise, workers=args.workers,
+                             progress=not args.quiet)
+        except (MutationError, ChapterError, RunnerStartError) as exc:
+            print(f"mutation analysis of {chapter} failed: {exc}", file=sys.stderr)
+            return 2
+        reports.append(report)
+        print(format_report(report, min_score), end="\n\n", flush=True)
+    if args.json is not None:
+        write_json(args.json, reports, min_score)
+        print(f"full report in {args.json}")
+    below = [r.chapter for r in reports if r.score is not None and r.score < min_score]
+    if below:
+        print(f"below the minimum score of {100 * min_score:.0f}%: {', '.join(below)}")
+    return 1 if below else 0
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -11,23 +11,38 @@ is decided by trusted code.
 
 The cell is split at its hidden-test markers and the parts run one after the
 other in one namespace, so the feedback can tell a visible failure (its
-message) from a hidden one ("a hidden test failed (AssertionError)").
+message) from a hidden one. A hidden failure is reported by the name of the
+check it happened in: the nearest ``# check: <property>`` comment above the
+failing line of the hidden part ("hidden check failed: inputs near ±1000
+(AssertionError)"), never by its message, inputs or expected values.
+
+An exception raised inside a student function comes back with a sentence
+naming the call, its argument shapes and the usual cause
+(``course_lib.explain``), as it does in the student's own notebook.
 """
 
 import builtins
 import contextlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from course_lib.explain import describe_call, explain_call_error
 
 from autograde.client import RunnerFailure
 from autograde.notebook_io import split_hidden
 from autograde.protocol import REF_MODULES
 
 #: Longest visible failure message shown to a student.
-MESSAGE_CAP = 600
+MESSAGE_CAP = 1500
+#: Longest exception type name shown (the student's code chooses it).
+TYPE_NAME_CAP = 80
+#: A hidden part's check names: ``# check: <what the following lines test>``.
+CHECK_LINE = re.compile(r"^#\s*check:\s*(.+?)\s*$")
+TEST_FILENAME = "<test cell>"
 
 
 class StudentError(Exception):
@@ -52,23 +67,36 @@ class Remote:
     object that pretends to be true or equal to everything.
     """
 
-    __slots__ = ("_judge", "_id", "_generation")
+    __slots__ = ("_judge", "_id", "_generation", "_label")
 
-    def __init__(self, judge, ident, generation):
+    def __init__(self, judge, ident, generation, label="a student function"):
         object.__setattr__(self, "_judge", judge)
         object.__setattr__(self, "_id", ident)
         object.__setattr__(self, "_generation", generation)
+        object.__setattr__(self, "_label", label)
 
     def _ask(self, op, value=None, **fields):
         return self._judge.ask({"op": op, "target": self._id, **fields}, value, self)
 
     def __call__(self, *args, **kwargs):
-        return self._ask("call", [list(args), kwargs])
+        try:
+            return self._ask("call", [list(args), kwargs])
+        except StudentError as exc:
+            raise _explained(exc, self._label, args, kwargs, self._judge) from None
+        except AssertionError:
+            raise
+        except Exception as exc:
+            if getattr(exc, "from_student", False):
+                raise _explained(exc, self._label, args, kwargs, self._judge) from None
+            raise
 
     def __getattr__(self, name):
         if name.startswith("__"):  # NumPy and Python probe dunders: never ask the student
             raise AttributeError(name)
-        return self._ask("getattr", name=name)
+        value = self._ask("getattr", name=name)
+        if isinstance(value, Remote):
+            object.__setattr__(value, "_label", f"{self._label}.{name}")
+        return value
 
     def __setattr__(self, name, value):
         self._ask("setattr", value, name=name)
@@ -92,9 +120,10 @@ class Remote:
 class Judge:
     """Runs test cells for one submission against one :class:`RunnerClient`."""
 
-    def __init__(self, client, answer_names):
+    def __init__(self, client, answer_names, signatures=None):
         self.client = client
         self.answer_names = list(answer_names)
+        self.signatures = dict(signatures or {})  # name -> argument names, from the source
         self.deadline = None
 
     # -- talking to the student's process -------------------------------------
@@ -143,13 +172,18 @@ class Judge:
             if not isinstance(values, dict):
                 raise RunnerFailure("protocol", "unexpected reply to get")
             namespace.update({n: values[n] for n in self.answer_names if n in values})
+            for name in self.answer_names:
+                if isinstance(namespace.get(name), Remote):
+                    object.__setattr__(namespace[name], "_label", name)
             for hidden, code in split_hidden(source):
                 try:
                     _run_part(code, namespace)
                 except RunnerFailure:
                     raise
                 except Exception as exc:
-                    return Verdict(False, _hidden_message(exc) if hidden else _visible_message(exc))
+                    if hidden:
+                        return Verdict(False, _hidden_message(exc, check_name(code, exc)))
+                    return Verdict(False, _visible_message(exc))
         except RunnerFailure as failure:
             return Verdict(False, "the notebook's process failed: " + failure.describe("this test"),
                            failure)
@@ -158,7 +192,7 @@ class Judge:
 
 def _run_part(code, namespace):
     """Execute trusted test code; its printed output and warnings are dropped."""
-    compiled = compile(code, "<test cell>", "exec")
+    compiled = compile(code, TEST_FILENAME, "exec")
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -167,7 +201,8 @@ def _run_part(code, namespace):
 
 
 def _type_name(exc):
-    return getattr(exc, "type_name", type(exc).__name__)
+    name = str(getattr(exc, "type_name", type(exc).__name__))
+    return name if len(name) <= TYPE_NAME_CAP else name[:TYPE_NAME_CAP - 3] + "..."
 
 
 def _visible_message(exc):
@@ -175,18 +210,53 @@ def _visible_message(exc):
     return text if len(text) <= MESSAGE_CAP else text[:MESSAGE_CAP - 3] + "..."
 
 
-def _hidden_message(exc):
+def check_name(code, exc):
+    """The ``# check:`` name in force at the line of ``code`` where ``exc`` was raised, or None.
+
+    The line is the deepest one of the test code's own top-level frame, so
+    a failure inside a loop or a helper the hidden part defines counts
+    where that loop or call sits.
+    """
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        code_obj = tb.tb_frame.f_code
+        if code_obj.co_filename == TEST_FILENAME and code_obj.co_name == "<module>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is None:
+        return None
+    name = None
+    for text in code.splitlines()[:line]:
+        match = CHECK_LINE.match(text)
+        if match:
+            name = match.group(1)
+    return name
+
+
+def _hidden_message(exc, name=None):
+    if name:
+        return f"hidden check failed: {name} ({_type_name(exc)})"
     return f"a hidden test failed ({_type_name(exc)})"
+
+
+def _explained(exc, label, args, kwargs, judge):
+    """The exception ``exc`` raised by a student function, its message made a sentence."""
+    call = describe_call(label, args, kwargs, judge.signatures.get(label))
+    error = _student_exception({"type": _type_name(exc),
+                                "message": explain_call_error(call, _type_name(exc), str(exc))})
+    return error
 
 
 def _student_exception(error):
     """Rebuild what the student's code raised: a builtin exception type where there is one."""
-    name = str(error.get("type", "Exception"))
+    name = str(error.get("type", "Exception"))[:TYPE_NAME_CAP]
     message = str(error.get("message", ""))
     cls = getattr(builtins, name, None)
     if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
         try:
-            return cls(message)
+            exc = cls(message)
+            exc.from_student = True
+            return exc
         except Exception:
             pass
     error = StudentError(message)

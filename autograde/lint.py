@@ -12,7 +12,9 @@ Each check returns a problem as ``"cell N (grade_id): what is wrong"``:
   builtins, and names defined by earlier answer cells: an AST (symtable)
   free-name check, because test cells run in a namespace of their own;
 * ``### BEGIN``/``### END`` markers are balanced, not nested, and sit only in
-  the cells they belong to (solutions in answer cells, hidden tests in test cells).
+  the cells they belong to (solutions in answer cells, hidden tests in test cells);
+* in a hidden part, every statement that uses an answer's name comes after a
+  ``# check: <property>`` line, which names the property when it fails.
 """
 
 import ast
@@ -171,11 +173,28 @@ def _test_problems(cell, meta, source, answer_names):
             problems.append(f"its {part} part is not plain Python: {exc.msg} (line {exc.lineno})"
                             "; test cells run outside IPython, so no magics")
             return problems
+    for hidden, code in split_hidden(source):
+        if hidden:
+            problems.extend(_unnamed_checks(code, answer_names))
     free = sorted(free_names(source) - _BUILTINS - answer_names)
     if free:
         problems.append("uses names it neither imports nor gets from an earlier answer cell: "
                         + ", ".join(free))
     return problems
+
+
+def _unnamed_checks(code, answer_names):
+    """Statements of a hidden part that use an answer's name before any ``# check:`` line."""
+    from autograde.judge import CHECK_LINE
+    check_lines = [i for i, text in enumerate(code.splitlines(), start=1) if CHECK_LINE.match(text)]
+    first = check_lines[0] if check_lines else None
+    for stmt in ast.parse(code).body:
+        used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & set(answer_names)
+        if used and (first is None or stmt.lineno < first):
+            return [f"its hidden part uses {', '.join(sorted(used))} (line {stmt.lineno} of the part) "
+                    "before any `# check: <property>` line: name what each group of hidden checks "
+                    "tests, so a failure tells the student which property failed"]
+    return []
 
 
 def free_names(code):

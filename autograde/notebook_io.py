@@ -114,6 +114,20 @@ class Chapter:
                     names.append(name)
         return names
 
+    def signatures(self):
+        """``{function name: [argument names]}`` of the functions the answer cells define."""
+        out = {}
+        for cell in self.answers():
+            try:
+                tree = ast.parse(python_source(cell.source))
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    a = node.args
+                    out[node.name] = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs]
+        return out
+
     def tests_of(self, answer_grade_id):
         """The test cells of one exercise: those between its answer cell and the next one."""
         out, inside = [], False
@@ -352,6 +366,8 @@ def rebuild(chapter, cells):
     and of several copies the first that holds more than the stub counts.
     Locked cells (tests, read-only cells) always come from the source; the
     notes say which ones the submission had changed, deleted or duplicated.
+    Every other cell that is not an answer also runs as released, and the
+    notes name the code cells whose edits were set aside that way.
     Code cells the student added run where they were, after the known cell
     that precedes them in the submission. Raises SubmissionError when no
     answer cell of this chapter is found (a notebook of another chapter).
@@ -367,7 +383,7 @@ def rebuild(chapter, cells):
             by_text.setdefault(c.release_source.strip(), c)
 
     answers, seen = {}, Counter()
-    tampered, duplicated = [], []
+    tampered, duplicated, edited = [], [], []
     added = defaultdict(list)  # index of the known cell before them -> sources
     anchor = 0
     for cell in cells:
@@ -395,11 +411,15 @@ def rebuild(chapter, cells):
                 _add(duplicated, target.label)
             elif not _unchanged(cell, target):
                 _add(tampered, target.label)
+        elif target.cell_type == "code" and cell["source"].rstrip() not in (
+                target.release_source.rstrip(), target.source.rstrip()):
+            _add(edited, target.label)
     deleted = [c.label for c in chapter.cells if c.locked and not seen[c.index]]
     missing = [c.grade_id for c in chapter.answers() if c.grade_id not in answers]
 
     notes = []
     for what, labels in (("tampered cells restored", tampered), ("deleted cells restored", deleted),
+                         ("edited cells run as released", edited),
                          ("duplicated cells ignored", duplicated), ("answer cells missing", missing)):
         if labels:
             notes.append(f"{what}: {', '.join(labels)}")

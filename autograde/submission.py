@@ -110,7 +110,7 @@ class _Execution:
         self.rebuilt = rebuilt
         self.settings = settings
         self.client = RunnerClient(workdir, settings.limits(), settings.output_cap)
-        self.judge = Judge(self.client, chapter.answer_names())
+        self.judge = Judge(self.client, chapter.answer_names(), chapter.signatures())
         self.notes = []
         self.succeeded = []      # sources of the cells that ran without error, for replays
         self.restarts = 0

@@ -45,22 +45,30 @@ def _as_array(value, name):
     return arr
 
 
-def check_shape(value, shape, name="the result"):
-    """Fail unless ``value`` has exactly ``shape``; hints at a missing transpose."""
+def _with_hint(message, hint):
+    return f"{message} {hint}" if hint else message
+
+
+def check_shape(value, shape, name="the result", hint=""):
+    """Fail unless ``value`` has exactly ``shape``; hints at a missing transpose.
+
+    ``hint``, when given, is added to the message (after the generic hint).
+    """
     arr = _as_array(value, name)
     shape = tuple(shape)
     if arr.shape == shape:
         return
-    hint = ""
+    generic = ""
     if arr.shape == shape[::-1] and len(shape) == 2:
-        hint = " Did you forget a transpose?"
+        generic = " Did you forget a transpose?"
     elif arr.size == int(np.prod(shape)):
-        hint = " The number of entries is right: check how you reshape or transpose."
+        generic = " The number of entries is right: check how you reshape or transpose."
     elif arr.ndim == len(shape) - 1:
-        hint = " One axis is missing: did you sum or average over an axis you should keep?"
+        generic = " One axis is missing: did you sum or average over an axis you should keep?"
     elif arr.ndim == len(shape) + 1:
-        hint = " There is one axis too many: did you forget to sum or average over an axis?"
-    raise AssertionError(f"{name} has shape {arr.shape} but should have shape {shape}.{hint}")
+        generic = " There is one axis too many: did you forget to sum or average over an axis?"
+    raise AssertionError(_with_hint(
+        f"{name} has shape {arr.shape} but should have shape {shape}.{generic}", hint))
 
 
 def check_close(value, expected, name="the result", rtol=1e-6, atol=1e-8, hint=""):
@@ -69,18 +77,19 @@ def check_close(value, expected, name="the result", rtol=1e-6, atol=1e-8, hint="
     Checks, in order: that it is an array (not None), its shape, that it is
     finite, then the values; the message names the worst entry. An entry
     passes when ``|value - expected| <= atol + rtol * |expected|``, or when
-    both are the same infinity or both NaN.
+    both are the same infinity or both NaN. ``hint`` ends the message of
+    every failure, whichever of these checks it is.
     """
     arr = _as_array(value, name)
     expected = to_numpy(expected)
     if expected.dtype.kind == "b":              # True/False compare as 1/0
         expected = expected.astype(np.float64)
-    check_shape(arr, expected.shape, name)
+    check_shape(arr, expected.shape, name, hint=hint)
     if not np.all(np.isfinite(arr)) and np.all(np.isfinite(expected)):
         bad = np.argwhere(~np.isfinite(arr))[0]
-        raise AssertionError(
+        raise AssertionError(_with_hint(
             f"{name} contains {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}: "
-            "look for an overflow in exp, a log of zero or a division by zero.")
+            "look for an overflow in exp, a log of zero or a division by zero.", hint))
     arr = arr.astype(np.float64) if arr.dtype.kind in "biu" else arr
     with np.errstate(invalid="ignore"):         # inf - inf is NaN; `close` deals with it
         diff = np.abs(arr - expected)
@@ -97,18 +106,16 @@ def check_close(value, expected, name="the result", rtol=1e-6, atol=1e-8, hint="
     message = f"{name} is wrong{where}: expected {want:.6g}, got {got:.6g}."
     if np.allclose(arr, -expected, rtol=rtol, atol=atol):
         message += " Every entry has the wrong sign."
-    if hint:
-        message += " " + hint
-    raise AssertionError(message)
+    raise AssertionError(_with_hint(message, hint))
 
 
 def check_scalar(value, expected, name="the result", rtol=1e-6, atol=1e-8, hint=""):
     """Fail unless ``value`` is a single number close to ``expected``."""
     arr = _as_array(value, name)
     if arr.size != 1:
-        raise AssertionError(
+        raise AssertionError(_with_hint(
             f"{name} should be a single number, got an array of shape {arr.shape}: "
-            "did you forget to sum or average?")
+            "did you forget to sum or average?", hint))
     check_close(arr.reshape(()), expected, name, rtol=rtol, atol=atol, hint=hint)
 
 

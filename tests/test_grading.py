@@ -407,11 +407,12 @@ def test_hostile_submission(batches, student):
     assert (row["score"], row["status"]) == (format_points(score), status), batch.result(student)
 
 
-def test_hidden_failure_message_names_only_the_exception_type(batches):
+def test_hidden_failure_message_names_only_the_check_and_the_exception_type(batches):
     batch = batches(FIXTURE, "toy")
     test = next(t for t in batch.result("hidden_fail")["tests"] if t["grade_id"] == "test_relu")
-    assert test["message"] == "a hidden test failed (AssertionError)"
-    assert "a hidden test failed (AssertionError)" in batch.feedback("hidden_fail")
+    expected = "hidden check failed: random inputs of both signs (AssertionError)"
+    assert test["message"] == expected
+    assert expected in batch.feedback("hidden_fail")
 
 
 def test_visible_failure_message_is_shown(batches):
@@ -702,6 +703,13 @@ def test_judge_passes(judge, source):
     ("missing(1)", "NameError: name 'missing' is not defined"),
     ("x = twice(1)\n### BEGIN HIDDEN TESTS\nassert x == 3, 'secret input 42'\n### END HIDDEN TESTS",
      "a hidden test failed (AssertionError)"),
+    # the name of the nearest check above the failing line, also from inside a loop or a helper
+    ("### BEGIN HIDDEN TESTS\n# check: small inputs\nassert twice(1) == 2\n# check: a loop of inputs\n"
+     "for i in range(3):\n    # check: not a top-level name\n    assert twice(i) == 2 * i + (i == 2)\n"
+     "# check: never reached\n### END HIDDEN TESTS", "hidden check failed: a loop of inputs (AssertionError)"),
+    ("### BEGIN HIDDEN TESTS\n# check: a helper's own assertion\ndef h(v):\n    assert twice(v) == 0, v\n"
+     "# check: the helper called on 5\nh(5)\n### END HIDDEN TESTS",
+     "hidden check failed: the helper called on 5 (AssertionError)"),
 ])
 def test_judge_failures_and_messages(judge, source, message):
     verdict = judge.run_test(source, time.monotonic() + 60)

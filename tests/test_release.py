@@ -202,7 +202,7 @@ def test_lint_accepts_names_bound_anywhere_in_the_test_cell(tmp_path):
              _test("t", "import numpy as np\nfrom course_lib.checks import check_close as cc\n"
                    "def g(v):\n    return [f(u) for u in v]\nclass K:\n    y = len([1])\n"
                    "for i in range(2):\n    cc(np.array(g([i])), np.array([i]))\n"
-                   "### BEGIN HIDDEN TESTS\nwith open('/dev/null') as fh:\n"
+                   "### BEGIN HIDDEN TESTS\n# check: f on 1\nwith open('/dev/null') as fh:\n"
                    "    pass\ntry:\n    f(1)\nexcept Exception as err:\n    raise err\n"
                    "### END HIDDEN TESTS\n")]
     for i, cell in enumerate(cells):
