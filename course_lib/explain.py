@@ -15,8 +15,15 @@ which knows the call it sent, and in the student's own kernel by
 """
 
 import re
+import textwrap
 
 import numpy as np
+
+#: Width of the lines of an error shown in a notebook. nbgrader's Validate
+#: cuts longer lines (at 83 characters after its indent), hiding the hint
+#: that ends most messages.
+LINE_WIDTH = 80
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 #: (exception type or None for any, pattern in the message, usual cause).
 _CAUSES = [
@@ -140,13 +147,39 @@ def explanation_for(exc_type, exc, tb):
     return explain_call_error(call, exc_type.__name__, str(exc))
 
 
+def wrap_lines(text, width=LINE_WIDTH, first_indent=0):
+    """``text`` as lines of at most ``width`` characters; its own line breaks are kept.
+
+    The first line is ``first_indent`` characters shorter (it follows a prefix).
+    """
+    out = []
+    for i, line in enumerate(text.split("\n")):
+        indent = " " * first_indent if i == 0 else ""
+        parts = textwrap.wrap(line, width, initial_indent=indent, break_long_words=False,
+                              break_on_hyphens=False) or [""]
+        parts[0] = parts[0][len(indent):]
+        out.extend(parts)
+    return out
+
+
+def wrap_error_line(entry, ename):
+    """The last entry of a traceback, ``ename: message``, with the message's lines wrapped."""
+    plain = _ANSI.sub("", entry)
+    if not plain.startswith(ename + ": "):
+        return entry
+    message = plain[len(ename) + 2:]
+    lines = wrap_lines(message, first_indent=len(ename) + 2)
+    return f"\x1b[31m{ename}\x1b[39m: " + "\n".join(lines)
+
+
 def explain_errors(shell=None):
     """Add the sentence of :func:`explanation_for` below tracebacks in this notebook.
 
-    Call it once, in a notebook's setup cell. Tracebacks are shown as usual;
+    Call it once, in a notebook's setup cell. Tracebacks are shown as usual,
+    with the message's lines wrapped at LINE_WIDTH so that no hint is cut;
     when the error came out of a function defined in the notebook, one more
-    line says which call failed, with its argument shapes, and the usual
-    cause. Does nothing outside IPython.
+    paragraph says which call failed, with its argument shapes, and the
+    usual cause. Does nothing outside IPython.
     """
     if shell is None:
         try:
@@ -158,13 +191,16 @@ def explain_errors(shell=None):
         return
 
     def handler(self, etype, value, tb, tb_offset=None):
-        stb = self.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+        stb = list(self.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset))
         try:
             sentence = explanation_for(etype, value, tb)
+            if stb:
+                stb[-1] = wrap_error_line(stb[-1], etype.__name__)
         except Exception:  # an explanation must never hide the real error
             sentence = None
         if sentence:
-            stb = list(stb) + ["", "\x1b[1;31mWhat this usually means:\x1b[0m " + sentence]
+            lines = wrap_lines("What this usually means: " + sentence)
+            stb += ["", "\x1b[1;31m" + lines[0] + "\x1b[0m"] + lines[1:]
         self._showtraceback(etype, value, stb)
         return None
 

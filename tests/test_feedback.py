@@ -6,6 +6,7 @@ edited cell that grading sets aside silently, a validate that cuts messages.
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,10 @@ def test_explained_call_names_the_function_and_the_shapes():
     assert "not solved yet" in explain_call_error("step(x: array (3,))", "NotImplementedError", "")
 
 
+def _plain(text):
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 def test_explain_errors_in_a_real_kernel():
     from jupyter_client.manager import start_new_kernel
     km, kc = start_new_kernel(kernel_name="python3")
@@ -112,9 +117,12 @@ def test_explain_errors_in_a_real_kernel():
                    "def dense_forward(x, W, b):\n    return x @ W + b\n") == []
         (err,) = run("dense_forward(np.ones((4, 3)), np.ones((2, 3)), np.ones(2))")
         assert err["ename"] == "ValueError"          # still an error: the cell fails as before
-        last = err["traceback"][-1]
-        assert "dense_forward(x: array (4, 3), W: array (2, 3), b: array (2,)) raised ValueError" in last
-        assert "transpose" in last
+        shown = err["traceback"]
+        assert max(len(_plain(line)) for line in "\n".join(shown[-6:]).split("\n")) <= 80
+        text = " ".join(_plain("\n".join(shown)).split())
+        assert ("What this usually means: dense_forward(x: array (4, 3), W: array (2, 3), b: array (2,)) "
+                "raised ValueError: matmul") in text
+        assert text.endswith("whether one needs a transpose (.T).")
         (err,) = run("assert 1 == 2, 'a check of the test itself'")
         assert "usually means" not in "".join(err["traceback"])   # test failures speak for themselves
         (err,) = run("np.ones(3) @ np.ones(2)")                     # not in a student function
@@ -256,3 +264,25 @@ def test_validate_refuses_a_notebook_of_no_chapter(tmp_path):
     proc = _validate(path)
     assert proc.returncode == 2
     assert "mine.ipynb is not a chapter's notebook (chapters: toy)" in proc.stderr
+
+
+def test_long_messages_are_wrapped_so_that_validate_cuts_nothing():
+    from course_lib.explain import LINE_WIDTH, wrap_error_line
+    message = "relu(x) is wrong at index (2,): expected 2, got -2. " + "A hint the student must read. " * 6
+    entry = wrap_error_line("\x1b[31mAssertionError\x1b[39m: " + message + "\nsecond line", "AssertionError")
+    plain = entry.replace("\x1b[31m", "").replace("\x1b[39m", "")
+    lines = plain.split("\n")
+    assert len(lines[0]) <= LINE_WIDTH
+    assert all(len(line) <= LINE_WIDTH for line in lines[1:])
+    assert " ".join(plain.split()) == " ".join(("AssertionError: " + message + " second line").split())
+    assert lines[-1] == "second line"                        # the message's own breaks are kept
+
+
+@pytest.mark.slow
+def test_nbgrader_validate_in_the_repository_finds_its_configuration():
+    repo = Path(__file__).resolve().parent.parent
+    notebook = FIXTURE.release_notebook("toy")
+    proc = subprocess.run([str(Path(sys.executable).with_name("nbgrader")), "validate", str(notebook)],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert "No nbgrader_config.py file found" not in proc.stdout + proc.stderr
+    assert "VALIDATION FAILED" in proc.stdout, proc.stdout + proc.stderr   # the stubs fail
