@@ -12,8 +12,9 @@ SUBMISSIONS ?=
 OUT ?= grading-output
 WORKERS ?= 2
 NOTEBOOK ?=
+EXERCISE ?=
 
-.PHONY: lab test install release grade lint validate bench clean
+.PHONY: lab test install release grade lint validate mutate bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version.split()[0]'
@@ -53,6 +54,10 @@ lint: $(STAMP)
 validate: $(STAMP)
 	@test -n "$(NOTEBOOK)" || { echo "usage: make validate NOTEBOOK=notebooks/01_neurons/01_neurons.ipynb"; exit 2; }
 	$(PY) -m autograde validate $(NOTEBOOK)
+
+# Mutation analysis of the hidden tests: every chapter, or CHAPTER=01_neurons [EXERCISE=sigmoid].
+mutate: $(STAMP)
+	$(PY) -m autograde mutate $(CHAPTER) $(if $(EXERCISE),--exercise $(EXERCISE)) --workers $(WORKERS)
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -21,11 +21,12 @@ python -m autograde grade CHAPTER SUBMISSIONS_DIR --out OUT_DIR [--workers N]
 python -m autograde lint [CHAPTER ...]
     Check the chapters' source notebooks against docs/authoring.md.
 
-python -m autograde mutate CHAPTER [CHAPTER ...] [--exercise GRADE_ID] [--workers N]
+python -m autograde mutate [CHAPTER ...] [--exercise GRADE_ID] [--workers N]
                            [--json OUT] [--min-score 0.95]
-    Mutation analysis of the tests: grade plausible single-point bugs of each
-    reference solution and list every bug the tests let through. Exit status
-    1 when a chapter kills fewer than --min-score of its mutants.
+    Mutation analysis of the tests (all chapters when none is given): grade
+    plausible single-point bugs of each reference solution and list every bug
+    the tests let through. Exit status 1 when a chapter kills fewer than
+    --min-score of its mutants.
 
 python -m autograde validate NOTEBOOK [--chapter CHAPTER]
     Run a student's notebook the way the grader does, against its chapter's
@@ -62,7 +63,7 @@ def _parser():
     lnt.add_argument("chapters", nargs="*", metavar="CHAPTER")
 
     mut = sub.add_parser("mutate", help="mutation analysis of a chapter's tests")
-    mut.add_argument("chapters", nargs="+", metavar="CHAPTER")
+    mut.add_argument("chapters", nargs="*", metavar="CHAPTER")
     mut.add_argument("--exercise", default=None, metavar="GRADE_ID",
                      help="only the mutants of this answer cell (one chapter only)")
     mut.add_argument("--workers", type=int, default=2, help="mutants graded in parallel")
@@ -189,23 +190,26 @@ def _mutate(course, args):
     if args.exercise is not None and len(args.chapters) != 1:
         print("--exercise needs exactly one chapter", file=sys.stderr)
         return 2
-    reports = []
-    for chapter in args.chapters:
+    reports, failed = [], []
+    for chapter in args.chapters or course.chapters():
         try:
             report = analyse(course, chapter, exercise=args.exercise, workers=args.workers,
                              progress=not args.quiet)
         except (MutationError, ChapterError, RunnerStartError) as exc:
             print(f"mutation analysis of {chapter} failed: {exc}", file=sys.stderr)
-            return 2
+            failed.append(chapter)
+            continue
         reports.append(report)
         print(format_report(report, min_score), end="\n\n", flush=True)
     if args.json is not None:
-        write_json(args.json, reports, min_score)
+        write_json(args.json, reports, min_score, failed)
         print(f"full report in {args.json}")
     below = [r.chapter for r in reports if r.score is not None and r.score < min_score]
     if below:
         print(f"below the minimum score of {100 * min_score:.0f}%: {', '.join(below)}")
-    return 1 if below else 0
+    if failed:
+        print(f"could not analyse: {', '.join(failed)}", file=sys.stderr)
+    return 2 if failed else 1 if below else 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -202,8 +203,10 @@ def analyse(course, chapter_name, *, exercise=None, workers=2, settings=None, pr
     equivalents_path = course.source_dir / chapter_name / EQUIVALENTS_FILE
     equivalents = read_equivalents(equivalents_path)
     all_ids = {m.id for ms in by_exercise.values() for m in ms}
+    shown_path = equivalents_path.relative_to(course.root) \
+        if equivalents_path.is_relative_to(course.root) else equivalents_path
     report = ChapterReport(chapter_name, [], stale=sorted(set(equivalents) - all_ids),
-                           equivalents_file=str(equivalents_path), workers=max(1, workers))
+                           equivalents_file=str(shown_path), workers=max(1, workers))
     for gid, mutants in by_exercise.items():
         if exercise is None or gid == exercise:
             report.exercises.append(ExerciseReport(
@@ -315,14 +318,23 @@ class _Worker:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def start(self):
-        """A fresh student process that has run the solution notebook's code cells."""
+        """A fresh student process that has run the solution notebook's code cells.
+
+        As in grading, a demo cell that raises is passed over; an answer cell
+        that raises, or any cell that kills the process, is a MutationError.
+        """
         self.client.start()
+        answers = set(self.originals.values())
         for source in self.setup:
-            ok, why = self.exec(source)
-            if not ok:
+            label = self.labels.get(source, "a cell")
+            try:
+                ok, why = self.exec(source)
+            except RunnerFailure as failure:
+                raise MutationError(f"the solution notebook cannot run: "
+                                    f"{failure.describe(label)}") from None
+            if not ok and source in answers:
                 self.client.stop()
-                raise MutationError(f"{self.labels.get(source, 'a cell')} of the solution "
-                                    f"fails: {why}")
+                raise MutationError(f"{label} of the solution fails: {why}")
 
     def exec(self, source):
         """Run ``source`` in the student's process: ``(ok, why not)``; RunnerFailure if it dies."""
@@ -429,21 +441,24 @@ def format_report(report, min_score=DEFAULT_MIN_SCORE):
                   report.survived, report.score) + flag]
     survivors = [(ex, mid) for ex in report.exercises for mid in ex.survived]
     if survivors:
-        lines += ["", f"Surviving mutants ({len(survivors)}): the tests give full marks to each "
-                  "of these bugs. Add a hidden test that fails on it, or, if it cannot change "
-                  f"any result, list its id in {report.equivalents_file} with a reason."]
+        lines += [""] + textwrap.wrap(
+            f"Surviving mutants ({len(survivors)}): the tests give full marks to each of these "
+            "bugs. Add a hidden check that fails on it, or, if it cannot change any result, list "
+            f"its id in {report.equivalents_file} with a # reason.", 100)
         for ex, mid in survivors:
             mutant = report.mutant(mid)
             lines += ["", f"{mid}   (line {mutant.line} of {ex.exercise})"]
             lines += ["    " + line for line in mutant.diff.rstrip("\n").splitlines()]
     wrong = [(ex, mid) for ex in report.exercises for mid in ex.equivalent_killed]
     if wrong:
-        lines += ["", "Listed as equivalent but killed (a test tells them apart, so they are not "
-                  "equivalent: remove them from the list):"]
+        lines += [""] + textwrap.wrap(
+            "Listed as equivalent but killed (a test tells them apart from the solution, so they "
+            "are not equivalent: remove them from the list):", 100)
         lines += [f"  {mid}: {ex.outcomes[mid].killed_by}" for ex, mid in wrong]
     if report.stale:
-        lines += ["", f"Stale ids in {report.equivalents_file} (no mutant has them any more: "
-                  "remove them, or find the mutant's new id):"]
+        lines += [""] + textwrap.wrap(
+            f"Stale ids in {report.equivalents_file} (no mutant has them any more: remove them, "
+            "or find the mutant's new id):", 100)
         lines += [f"  {mid}" for mid in report.stale]
     invalid = [(ex, mid) for ex in report.exercises for mid in ex.invalid]
     if invalid:
@@ -478,9 +493,10 @@ def report_json(report):
             "exercises": exercises}
 
 
-def write_json(path, reports, min_score):
-    """Write the reports of every chapter analysed to ``path``."""
+def write_json(path, reports, min_score, failed=()):
+    """Write the reports of every chapter analysed, and the chapters that failed, to ``path``."""
     data = {"min_score": min_score,
-            "passed": all(r.score is None or r.score >= min_score for r in reports),
+            "passed": not failed and all(r.score is None or r.score >= min_score for r in reports),
+            "could_not_analyse": list(failed),
             "chapters": [report_json(r) for r in reports]}
     Path(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")

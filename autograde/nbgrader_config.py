@@ -21,6 +21,10 @@ c.CourseDirectory.submitted_directory = "autograde/state/submitted"
 c.CourseDirectory.autograded_directory = "autograde/state/autograded"
 c.CourseDirectory.feedback_directory = "autograde/state/feedback"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_state, "gradebook.db")
+# nbgrader copies every other file of solutions/<ch>/ into the release: not the list of
+# equivalent mutants (python -m autograde mutate), which describes the solution.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            "equivalent_mutants.txt"]
 
 # The stub that replaces each solution region in the release.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
