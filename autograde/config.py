@@ -80,11 +80,20 @@ class GradingSettings:
     memory_bytes: int = 3 * 2**30    # address space of the student's process
     output_cap: int = 64 * 1024      # characters of stdout/stderr kept per cell
 
+    def fingerprint(self):
+        """A hash of every setting: a result graded under other settings is out of date."""
+        import hashlib
+        import json
+        from dataclasses import asdict
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def limits(self):
         """The sandbox limits of one student's process."""
         from autograde.sandbox import Limits
-        # CPU time is a backstop behind the wall-clock limits above.
-        return Limits(cpu_seconds=int(self.total_timeout) + 60, memory_bytes=self.memory_bytes)
+        # CPU time and the sandbox's own wall clock are backstops behind the limits above.
+        return Limits(cpu_seconds=int(self.total_timeout) + 60, memory_bytes=self.memory_bytes,
+                      wall_seconds=int(self.total_timeout) + 120)
 
 
 def load_config_file(path=NBGRADER_CONFIG):

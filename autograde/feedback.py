@@ -6,12 +6,29 @@ each test cell exactly as in the release (hidden tests removed), followed by
 its points and the permitted message. Everything that is not the
 instructor's markdown is escaped. Hidden test source, hidden inputs and
 reference values never reach this module.
+
+The page runs no script: no MathJax is installed with the course (the math
+of the lecture shows as its TeX source, ``$x^2$``), and its
+Content-Security-Policy (:data:`CSP`) forbids scripts, frames, forms and
+every load from outside the page, so nothing a student's output holds can
+act in the reader's browser. What the student controls is cut to fit
+:data:`MAX_PAGE_BYTES` in all, with a visible note.
 """
 
 import html
 import re
 
 from autograde.results import atomic_write_text, format_points
+
+#: Largest feedback page. The instructor's text is small (a chapter's
+#: markdown and test cells are some 100 kB); the student's code and output
+#: take what is left and are cut where it runs out.
+MAX_PAGE_BYTES = 5 * 2**20
+#: Room kept for the instructor's text and the page's own markup.
+_RESERVED_BYTES = 1 * 2**20
+#: The page's Content-Security-Policy: inline styles and data: images only.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+       "form-action 'none'")
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -31,41 +48,76 @@ pre { background: #f6f8fa; padding: .6em .8em; overflow-x: auto; border-radius: 
 .summary td { padding: .1em 1em .1em 0; }
 """
 
-_MATHJAX = ('<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js" '
-            'async></script>')
 
 
 def _esc(text):
     return html.escape(_ANSI.sub("", str(text)), quote=True)
 
 
-def _pre(text, css):
-    return f'<pre class="{css}">{_esc(text)}</pre>' if text else ""
+class _Budget:
+    """Bytes of the page left for text the student controls."""
+
+    def __init__(self, size):
+        self.left = size
+
+    def esc(self, text):
+        """``text`` escaped, cut (with a note) to what is left of the budget."""
+        out = _esc(text)
+        if len(out) <= self.left and len(out.encode()) <= self.left:
+            self.left -= len(out.encode())
+            return out
+        # Cut the raw text, then escape: never in the middle of an entity.
+        keep, raw = self.left, _ANSI.sub("", str(text))
+        while keep > 0:
+            out = _esc(raw[:keep])
+            if len(out.encode()) <= self.left:
+                break
+            keep = keep * self.left // len(out.encode()) - 1
+        out = out if keep > 0 else ""
+        self.left = 0
+        return out + _esc("\n[cut: this feedback page reached its size limit]\n")
+
+
+def _pre(text, css, budget):
+    return f'<pre class="{css}">{budget.esc(text)}</pre>' if text else ""
 
 
 _markdown_renderer = None
 
 
 def _markdown(text):
-    """Render the instructor's markdown; math is left for MathJax."""
+    """Render the instructor's markdown; math stays as TeX source (``$...$``)."""
     global _markdown_renderer
     if _markdown_renderer is None:
         import mistune
+
+        class Renderer(mistune.HTMLRenderer):
+            # The math plugin keeps * and _ inside $...$ from turning into markup.
+            def inline_math(self, text):
+                return f'<code class="math">${_esc(text)}$</code>'
+
+            def block_math(self, text):
+                return f'<pre class="math">$$\n{_esc(text)}\n$$</pre>\n'
+
         _markdown_renderer = mistune.create_markdown(
-            escape=False, plugins=["table", "strikethrough", "math"])
+            escape=False, renderer=Renderer(escape=False),
+            plugins=["table", "strikethrough", "math"])
     return _markdown_renderer(text)
 
 
 def render(result, records):
-    """The feedback page for one student, as a string of HTML.
+    """The feedback page for one student, as a string of HTML (at most MAX_PAGE_BYTES).
 
     ``result`` is the result record (``submission.grade_submission``);
     ``records`` the per-cell records (empty when the notebook could not be read).
     """
+    budget = _Budget(MAX_PAGE_BYTES - _RESERVED_BYTES)
     title = f"Feedback on {result['assignment']}"
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_esc(title)}</title><style>{_STYLE}</style>{_MATHJAX}</head><body>",
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<meta name="referrer" content="no-referrer">',
+        f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_esc(title)}</h1>",
         '<table class="summary">',
         f"<tr><td>Student</td><td>{_esc(result['student_id'])}</td></tr>",
@@ -78,37 +130,40 @@ def render(result, records):
         parts.append("<h2>Tests</h2>")
         for test in result["tests"]:
             parts.append(_result_line(test))
+    tests = {t["cell"]: t for t in result["tests"]}
     for rec in records:
-        parts.append(_cell(rec, result))
+        parts.append(_cell(rec, tests, budget))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _cell(rec, result):
+def _cell(rec, tests, budget):
     cell = rec.cell
+    # The instructor's cells are shown whole; the student's code and output share the budget.
+    mine = cell.kind in ("answer", "added")
     if cell.kind == "markdown":
         return f'<div class="cell md">{_markdown(cell.shown)}</div>'
     if cell.kind == "raw":
-        return f'<div class="cell">{_pre(cell.shown, "raw")}</div>'
+        return f'<div class="cell">{_pre(cell.shown, "raw", _Budget(MAX_PAGE_BYTES))}</div>'
     what = {"answer": "your answer", "added": "a cell you added", "test": "test",
             "code": "code"}[cell.kind]
     grade_id = cell.origin.grade_id if cell.origin is not None else None
     label = f"[{cell.index}] {what}" + (f" ({grade_id})" if grade_id else "")
     out = [f'<div class="cell code"><div class="label">{_esc(label)}</div>',
-           _pre(cell.shown, "src")]
+           _pre(cell.shown, "src", budget if mine else _Budget(MAX_PAGE_BYTES))]
     if rec.note:
         out.append(f'<p class="note">{_esc(rec.note)}</p>')
     if cell.kind == "test":
-        test = next((t for t in result["tests"] if t["cell"] == cell.index), None)
+        test = tests.get(cell.index)
         if test is not None:
             out.append(_result_line(test))
     else:
-        out.append(_pre(rec.stdout, "out"))
-        out.append(_pre(rec.stderr, "err"))
+        out.append(_pre(rec.stdout, "out", budget))
+        out.append(_pre(rec.stderr, "err", budget))
         if rec.error:
             error = rec.error
             text = error.get("traceback") or f"{error.get('type')}: {error.get('message')}"
-            out.append(_pre(text, "err"))
+            out.append(_pre(text, "err", budget))
     out.append("</div>")
     return "\n".join(p for p in out if p)
 
@@ -122,6 +177,6 @@ def _result_line(test):
     return f'<div class="result {css}">{_esc(text)}</div>'
 
 
-def write(path, result, records):
-    """Write the feedback page to ``path`` atomically."""
-    atomic_write_text(path, render(result, records))
+def write(path, result, records, mode=0o600):
+    """Write the feedback page to ``path`` atomically, with permissions ``mode``."""
+    atomic_write_text(path, render(result, records), mode)

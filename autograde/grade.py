@@ -1,35 +1,56 @@
 """Grading a batch: every ``SUBMISSIONS_DIR/<student_id>/<chapter>.ipynb``.
 
-Each student is graded by :func:`grade_one` (in worker processes when
-``workers > 1``), which writes the feedback page and the result file. Students
-whose result is up to date (same submission, same chapter) are skipped, so an
+Each student is graded by :func:`grade_one`, which writes the feedback page
+and the result file: in this process with one worker, else in worker
+processes of a small pool (:func:`_run_pool`) that gives each worker one
+student at a time. A worker that dies (the OOM killer, a crash) is replaced
+and its student graded again in a fresh one; a student whose grading ends two
+workers gets a status row saying so. Workers, and the sandboxes they start,
+die with this process, however it ends.
+
+Students whose result is up to date (same submission, chapter, settings,
+secret key and grader: see ``results.FINGERPRINT``) are skipped, so an
 interrupted batch resumes where it stopped and a second run changes nothing.
 At the end grades.csv is rebuilt from all results.
 
-A broken or missing notebook is a status in grades.csv, never a crash. Only
-problems of the grading itself (unknown chapter, unreadable folder, a student
-process that cannot be started) make :func:`grade` raise or report failures.
+A broken or missing notebook, and a student folder whose name is not a valid
+student id (:data:`STUDENT_ID`), is a status in grades.csv, never a crash.
+Only problems of the grading itself (unknown chapter, unreadable folder, a
+student process that cannot be started) make :func:`grade` raise or report
+failures.
 """
 
 import hashlib
 import hmac
+import json
 import multiprocessing
 import os
+import re
+import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import urllib.parse
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from pathlib import Path
 
 from tqdm import tqdm
 
-from autograde import feedback, results
+from autograde import feedback, results, sandbox
 from autograde.client import RunnerStartError
 from autograde.config import Course, load_settings
-from autograde.notebook_io import load_chapter, open_submission
-from autograde.submission import grade_submission
+from autograde.judge import Verdict
+from autograde.notebook_io import load_chapter, open_submission, read_json
+from autograde.submission import Graded, _test_entry, grade_submission
 
 #: Bytes of the course's secret key.
 SECRET_BYTES = 32
+#: A valid student id: it names files and folders and is a field of grades.csv.
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}\Z")
+STUDENT_ID_RULE = ("letters, digits and . _ @ + - only, starting with a letter or digit, "
+                   "at most 64 characters")
+#: Workers a student's grading may end before it is given up with a status.
+WORKER_ATTEMPTS = 2
 
 
 class GradingError(Exception):
@@ -54,7 +75,7 @@ def secret_key(course):
     would make the hidden inputs guessable.
     """
     path = course.state / "secret"
-    course.state.mkdir(parents=True, exist_ok=True)
+    course.state.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         _create_secret(path)
     key = path.read_bytes()
@@ -97,8 +118,47 @@ def student_secret(key, chapter, student_id, submission_sha256):
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def key_id(key):
+    """A name for the secret key that reveals nothing of it (a keyed hash, 16 hex digits)."""
+    return hmac.new(key, b"autograde key id", hashlib.sha256).hexdigest()[:16]
+
+
+_VERSION = None
+
+
+def grader_version():
+    """A hash of what decides a grade besides the chapter: the sources of ``autograde``
+    and ``course_lib`` (the test cells' checks), and NumPy's and Python's versions."""
+    global _VERSION
+    if _VERSION is None:
+        import numpy
+        import course_lib
+        digest = hashlib.sha256(f"{sys.version}\0{numpy.__version__}\0".encode())
+        for package in (Path(__file__).parent, Path(course_lib.__file__).parent):
+            for path in sorted(package.rglob("*.py")):
+                digest.update(f"{path.relative_to(package.parent)}\0".encode())
+                digest.update(path.read_bytes())
+        _VERSION = digest.hexdigest()[:16]
+    return _VERSION
+
+
+def student_key(folder_name):
+    """The student id of a folder: its name when that is a valid id, else a stand-in.
+
+    The stand-in, ``invalid-<12 hex digits of the name's hash>``, names the
+    refusal's result and feedback files; the status shows the folder's name
+    percent-encoded, so that the instructor can find it.
+    """
+    if STUDENT_ID.match(folder_name):
+        return folder_name
+    return "invalid-" + hashlib.sha256(os.fsencode(folder_name)).hexdigest()[:12]
+
+
 def find_students(submissions_dir):
-    """Student ids: the sub-folders of ``submissions_dir`` (hidden ones excluded), sorted.
+    """Student folders: the sub-folders of ``submissions_dir`` (hidden ones excluded), sorted.
+
+    A folder name that is not a valid student id is returned too: it gets a
+    status row (see :func:`student_key`).
 
     Raises GradingError when the folder cannot be read, or when it holds
     notebooks but no student folder (a flat layout, which would grade nobody).
@@ -109,12 +169,20 @@ def find_students(submissions_dir):
     except OSError as exc:
         raise GradingError(f"cannot read the submissions folder {submissions_dir}: "
                            f"{exc.strerror or exc}") from None
-    students = sorted(p.name for p in entries if p.is_dir() and not p.name.startswith("."))
+    students = sorted(p.name for p in entries if not p.name.startswith(".") and _is_dir(p))
     if not students and stray_notebooks(submissions_dir):
         raise GradingError(f"{submissions_dir} holds notebooks but no student folders: put each "
                            "student's notebook in a folder of its own, "
                            "SUBMISSIONS_DIR/<student_id>/<chapter>.ipynb")
     return students
+
+
+def _is_dir(path):
+    """A folder, or a symbolic link to one (intake refuses the latter with a status)."""
+    try:
+        return path.is_dir()
+    except OSError:  # a name the file system cannot take back (too long) is no folder
+        return False
 
 
 def stray_notebooks(submissions_dir):
@@ -137,11 +205,13 @@ def notebook_path(submissions_dir, student, chapter):
 
 
 def grade(chapter, submissions_dir, out_dir, *, course=None, workers=1, settings=None,
-          progress=True):
+          progress=True, private=True):
     """Grade every student of ``submissions_dir`` for ``chapter``; return a BatchReport.
 
-    Raises GradingError for an unknown chapter, an unreadable folder or a
-    folder without student folders.
+    ``OUT_DIR`` and what is written in it are private to the user who grades
+    (0700 and 0600) unless ``private`` is False (0755 and 0644). Raises
+    GradingError for an unknown chapter, an unreadable folder or a folder
+    without student folders.
     """
     course = course or Course()
     if chapter not in course.chapters():
@@ -151,74 +221,230 @@ def grade(chapter, submissions_dir, out_dir, *, course=None, workers=1, settings
     chap = load_chapter(course.source_notebook(chapter), course.release_notebook(chapter), chapter)
     students = find_students(submissions_dir)
     out_dir = Path(out_dir)
-    (out_dir / "results").mkdir(parents=True, exist_ok=True)
+    sandbox.sweep_scratch()  # what graders killed earlier left behind
+    results.prepare(out_dir, private)
     key = secret_key(course)
+    stamp = {"source_sha256": chap.source_sha256, "release_sha256": chap.release_sha256,
+             "settings_sha256": settings.fingerprint(), "key_id": key_id(key),
+             "grader_version": grader_version()}
+    # What the sandbox must hide even where the course lies below a system folder.
+    hidden = tuple(str(Path(p).resolve()) for p in (course.root, course.state, out_dir,
+                                                    submissions_dir))
+    kernelspec = _release_kernelspec(course, chapter)
 
     report = BatchReport()
     stray = stray_notebooks(submissions_dir)
     if stray:
         report.warnings.append(f"ignored, not in a student's folder: {', '.join(stray)}")
-    todo = []
-    for student in students:
-        path = notebook_path(submissions_dir, student, chapter)
-        hashes = {"submission_sha256": open_submission(path, submissions_dir).sha256,
-                  "source_sha256": chap.source_sha256, "release_sha256": chap.release_sha256}
-        if results.is_up_to_date(out_dir, student, chapter, hashes):
-            report.skipped.append(student)
+    jobs = []
+    for folder in students:
+        student = student_key(folder)
+        path = notebook_path(submissions_dir, folder, chapter)
+        if student != folder:
+            sha = "refused: " + hashlib.sha256(os.fsencode(folder)).hexdigest()
         else:
-            todo.append((student, path))
+            sha = open_submission(path, submissions_dir).sha256
+        if results.is_up_to_date(out_dir, student, chapter, {"submission_sha256": sha, **stamp}):
+            report.skipped.append(student)
+            continue
+        if student != folder:
+            name = urllib.parse.quote(os.fsencode(folder), safe="")
+            name = name if len(name) <= 80 else name[:77] + "..."
+            _write_refusal(chap, student, out_dir, sha, stamp,
+                           f"refused: the folder name {name} is not a valid student id "
+                           f"({STUDENT_ID_RULE})")
+            report.graded.append(student)
+            continue
+        jobs.append(Job(chap, student, str(path), str(out_dir), settings, key,
+                        str(submissions_dir), stamp, hidden, kernelspec))
 
-    jobs = [(chap, student, str(path), str(out_dir), settings, key, str(submissions_dir))
-            for student, path in todo]
     bar = tqdm(total=len(jobs), desc=f"grading {chapter}", unit="student", disable=not progress)
+
+    def done(job, error):
+        if error:
+            report.failed[job.student] = error
+        else:
+            report.graded.append(job.student)
+        bar.update()
+
     try:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
-                _collect(report, job[1], _safe_grade_one, job)
-                bar.update()
+                done(job, _safe_grade_one(job))
         else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {pool.submit(_safe_grade_one, job): job[1] for job in jobs}
-                for future in as_completed(futures):
-                    _collect(report, futures[future], future.result)
-                    bar.update()
+            _run_pool(jobs, workers, done)
     finally:
         bar.close()
         report.rows = results.write_grades_csv(out_dir)
     return report
 
 
-def _collect(report, student, func, *args):
-    try:
-        error = func(*args)
-    except Exception as exc:  # a worker process crashed: the student stays ungraded
-        error = f"grading crashed: {type(exc).__name__}: {exc}"
-    if error:
-        report.failed[student] = error
-    else:
-        report.graded.append(student)
+@dataclass
+class Job:
+    """One student to grade, as sent to a worker process."""
+
+    chapter: object            # notebook_io.Chapter
+    student: str
+    notebook: str
+    out_dir: str
+    settings: object           # config.GradingSettings
+    key: bytes
+    submissions_dir: str
+    stamp: dict                # the fingerprint fields besides the submission's hash
+    hidden: tuple = ()
+    kernelspec: dict | None = None
+
+
+def _release_kernelspec(course, chapter):
+    """The kernelspec of the chapter's release (a student's notebook should keep it)."""
+    spec = read_json(course.release_notebook(chapter)).get("metadata", {}).get("kernelspec")
+    return spec if isinstance(spec, dict) else None
+
+
+def _write_refusal(chapter, student, out_dir, sha, stamp, status):
+    """Write the result and feedback of a student who is not graded, with ``status``."""
+    result = {"student_id": student, "assignment": chapter.name, "score": 0.0,
+              "max_score": chapter.max_score, "status": status, "submission_sha256": sha,
+              **stamp,
+              "tests": [_test_entry(c.grade_id, c.index, c.points,
+                                    Verdict(False, "not graded: " + status))
+                        for c in chapter.tests()]}
+    _save(out_dir, Graded(result))
+
+
+def _save(out_dir, graded):
+    feedback.write(results.feedback_path(out_dir, graded.result["student_id"],
+                                         graded.result["assignment"]),
+                   graded.result, graded.records, results.file_mode(out_dir))
+    results.save_result(out_dir, graded.result)  # last: its presence means "done"
 
 
 def _safe_grade_one(job):
     """Run :func:`grade_one`; return None, or the reason grading could not run."""
     try:
-        grade_one(*job)
+        grade_one(job.chapter, job.student, job.notebook, job.out_dir, job.settings, job.key,
+                  job.submissions_dir, stamp=job.stamp, hidden=job.hidden,
+                  kernelspec=job.kernelspec)
     except RunnerStartError as exc:
         return str(exc)
+    except Exception as exc:  # a fault of the grader: say which, grade the others
+        return f"grading failed: {type(exc).__name__}: {str(exc)[:300]}"
     return None
 
 
-def grade_one(chapter, student_id, notebook, out_dir, settings, key, submissions_dir=None):
+def grade_one(chapter, student_id, notebook, out_dir, settings, key, submissions_dir=None, *,
+              stamp=None, hidden=(), kernelspec=None):
     """Grade one student of ``chapter`` (a notebook_io.Chapter); write feedback, then result.
 
     The notebook is read once here: its hash, its hidden inputs and what
-    runs all come from the same bytes.
+    runs all come from the same bytes. ``stamp`` (the fingerprint fields
+    besides the submission's hash) is stored with the result.
     """
     submitted = open_submission(notebook, submissions_dir)
     secret = student_secret(key, chapter.name, student_id, submitted.sha256)
-    graded = grade_submission(chapter, student_id, submitted, settings, secret)
-    feedback.write(results.feedback_path(out_dir, student_id, chapter.name), graded.result,
-                   graded.records)
-    results.save_result(out_dir, graded.result)  # last: its presence means "done"
+    graded = grade_submission(chapter, student_id, submitted, settings, secret, hidden=hidden,
+                              kernelspec=kernelspec)
+    graded.result.update(stamp or {})
+    _save(out_dir, graded)
     return graded.result
+
+
+# ---------------------------------------------------------------------------
+# The worker pool
+
+
+class _Worker:
+    """A worker process and the pipe to it; it grades one job at a time."""
+
+    def __init__(self, context):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, os.getpid()),
+                                       daemon=True)
+        self.process.start()
+        child.close()
+
+    def stop(self, kill=False):
+        """End the worker: politely between jobs, with SIGKILL in the middle of one."""
+        try:
+            if kill:
+                self.process.kill()
+            else:
+                self.conn.send(None)
+            self.process.join(timeout=None if kill else 10)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+        except (OSError, ValueError):
+            pass
+        self.conn.close()
+
+
+def _run_pool(jobs, workers, done):
+    """Grade ``jobs`` in ``workers`` worker processes; call ``done(job, error)`` for each.
+
+    A worker that dies is replaced; its job goes back to the front of the
+    queue, and after WORKER_ATTEMPTS deaths it gets a status row instead.
+    """
+    context = multiprocessing.get_context("spawn")
+    queue = deque(jobs)
+    deaths = Counter()
+    idle, busy = [], {}   # busy: worker -> job
+    try:
+        while queue or busy:
+            while queue and len(busy) < workers:
+                worker = idle.pop() if idle else _Worker(context)
+                job = queue.popleft()
+                worker.conn.send(job)
+                busy[worker] = job
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            for worker, job in list(busy.items()):
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                try:
+                    error = worker.conn.recv()
+                except (EOFError, OSError):  # it died mid-job
+                    del busy[worker]
+                    worker.stop(kill=True)
+                    deaths[job.student] += 1
+                    if deaths[job.student] < WORKER_ATTEMPTS:
+                        queue.appendleft(job)
+                    else:
+                        done(job, _worker_died(job, worker.process.exitcode))
+                    continue
+                del busy[worker]
+                idle.append(worker)
+                done(job, error)
+    finally:
+        for worker in idle:
+            worker.stop()
+        for worker in busy:
+            worker.stop(kill=True)
+
+
+def _worker_died(job, exitcode):
+    """Record a student whose grading ended WORKER_ATTEMPTS workers; return the report line."""
+    how = f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
+    status = (f"not graded: grading this submission ended the grader's worker process "
+              f"{WORKER_ATTEMPTS} times ({how}); the next run tries again")
+    try:
+        _write_refusal(job.chapter, job.student, job.out_dir, "not graded: worker died",
+                       job.stamp, status)
+    except OSError as exc:
+        return f"{status}; its status could not be written: {exc.strerror}"
+    return status
+
+
+def _worker_main(conn, parent):
+    """A worker process: grade the jobs that come through ``conn`` until it sends None."""
+    sandbox.die_with_parent(parent)
+    try:
+        while True:
+            try:
+                job = conn.recv()
+            except EOFError:
+                return
+            if job is None:
+                return
+            conn.send(_safe_grade_one(job))
+    finally:
+        sandbox.remove_scratch()

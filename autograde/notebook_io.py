@@ -23,8 +23,16 @@ BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 SKIP_TAG = "grader-skip"
 
-#: Larger submissions are refused (a notebook with plots is a few MB).
-MAX_SUBMISSION_BYTES = 100 * 2**20
+#: Larger submissions are refused before they are read (a notebook with plots is a few MB).
+MAX_SUBMISSION_BYTES = 16 * 2**20
+#: JSON objects and arrays (``{`` and ``[``) and quotes (``"``, two per string) a
+#: submission may hold, counted before parsing: parsing costs memory per value,
+#: not per byte (16 MiB of ``[],`` would take 360 MiB), and these keep the worst
+#: case near 10 times the file's size. A notebook of 1000 cells holds a few 10,000.
+MAX_JSON_CONTAINERS = 500_000
+MAX_JSON_QUOTES = 2_000_000
+#: Cells a submission may hold (a chapter has about a hundred).
+MAX_CELLS = 1000
 
 
 class ChapterError(Exception):
@@ -282,10 +290,14 @@ class SubmittedFile:
 def open_submission(path, folder=None):
     """Read the notebook at ``path`` once; never raises (see :class:`SubmittedFile`).
 
-    A symbolic link, anything but a regular file, a file over
-    MAX_SUBMISSION_BYTES and, when ``folder`` (the submissions folder) is
-    given, a path that resolves outside it are refused: a student's archive
-    must not make the grader read the instructor's files.
+    Only a regular file that belongs to the submission is read: a symbolic
+    link, a hard link (a file with other names, perhaps outside the
+    submission), a FIFO, a device or a socket is refused without being
+    opened, and so is a file over MAX_SUBMISSION_BYTES. When ``folder`` (the
+    submissions folder) is given, ``path`` must lie below it, and no folder
+    on the way (the student's, nbgrader's chapter folder) may be a symbolic
+    link: a student's archive must not make the grader read the instructor's
+    files or another student's.
     """
     path = Path(path)
     try:
@@ -296,27 +308,99 @@ def open_submission(path, folder=None):
 
 
 def _read_submission_bytes(path, folder):
-    if path.is_symlink():
-        raise SubmissionError(f"refused: {path.name} is a symbolic link, not a notebook file")
-    if not path.exists():
-        others = sorted(p.name for p in path.parent.glob("*.ipynb")) if path.parent.is_dir() else []
-        found = f" (found: {', '.join(others)})" if others else ""
-        raise SubmissionError(f"missing notebook {path.name}{found}")
-    if folder is not None and not path.resolve().is_relative_to(Path(folder).resolve()):
-        raise SubmissionError(f"refused: {path.name} lies outside the submissions folder "
-                              "(through a symbolic link)")
+    """The bytes of the notebook at ``path``; SubmissionError says why they cannot be read.
+
+    Every step is taken relative to an open folder and never follows a
+    symbolic link, so what is checked is what is read.
+    """
+    if folder is None:
+        start, steps = path.parent, []
+    else:
+        try:
+            steps = list(path.relative_to(folder).parts[:-1])
+        except ValueError:
+            raise SubmissionError(f"refused: {path.name} lies outside the submissions "
+                                  "folder") from None
+        start = Path(folder)
+        if any(step in (".", "..") for step in steps):
+            raise SubmissionError(f"refused: {path.name} lies outside the submissions folder")
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        dir_fd = os.open(start, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise SubmissionError(f"unreadable notebook {path.name}: {exc.strerror}") from None
+        raise SubmissionError(f"missing notebook {path.name}: {exc.strerror}") from None
+    try:
+        for step in steps:
+            inner = _enter(dir_fd, step, path.name)
+            os.close(dir_fd)
+            dir_fd = inner
+        return _read_regular_file(dir_fd, path.name)
+    finally:
+        os.close(dir_fd)
+
+
+def _enter(dir_fd, name, notebook):
+    """Open the folder ``name`` inside ``dir_fd``, refusing a symbolic link."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            raise SubmissionError(f"refused: the folder {name} is a symbolic link")
+        if not stat.S_ISDIR(st.st_mode):
+            raise SubmissionError(f"missing notebook {notebook}: {name} is not a folder")
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise SubmissionError(f"missing notebook {notebook}") from None
+    except OSError as exc:
+        raise SubmissionError(f"unreadable folder {name}: {exc.strerror}") from None
+    return fd
+
+
+def _read_regular_file(dir_fd, name):
+    """The bytes of ``name`` in ``dir_fd``, checked by its metadata before it is opened."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        others = sorted(n for n in os.listdir(dir_fd) if n.endswith(".ipynb"))
+        found = f" (found: {', '.join(others)})" if others else ""
+        raise SubmissionError(f"missing notebook {name}{found}") from None
+    except OSError as exc:
+        raise SubmissionError(f"unreadable notebook {name}: {exc.strerror}") from None
+    _check_regular(st, name)
+    # O_PATH pins this very inode without opening its contents (no device is
+    # touched, no FIFO unblocked); /proc/self/fd reopens that inode for reading.
+    o_path = getattr(os, "O_PATH", 0)
+    try:
+        if o_path and os.path.isdir("/proc/self/fd"):
+            pinned = os.open(name, o_path | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            try:
+                _check_regular(os.fstat(pinned), name, same_as=st)
+                fd = os.open(f"/proc/self/fd/{pinned}", os.O_RDONLY | os.O_CLOEXEC)
+            finally:
+                os.close(pinned)
+        else:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:
+        raise SubmissionError(f"unreadable notebook {name}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SubmissionError(f"refused: {path.name} is not a regular file")
+        _check_regular(os.fstat(fd), name, same_as=st)
         raw = f.read(MAX_SUBMISSION_BYTES + 1)
     if len(raw) > MAX_SUBMISSION_BYTES:
         raise SubmissionError(f"notebook file larger than {MAX_SUBMISSION_BYTES // 2**20} MB")
     return raw
+
+
+def _check_regular(st, name, same_as=None):
+    """Refuse what is not a single-named regular file (or not the file first looked at)."""
+    if stat.S_ISLNK(st.st_mode):
+        raise SubmissionError(f"refused: {name} is a symbolic link, not a notebook file")
+    if not stat.S_ISREG(st.st_mode):
+        raise SubmissionError(f"refused: {name} is not a regular file")
+    if st.st_nlink > 1:
+        raise SubmissionError(f"refused: {name} is a hard link (the file has {st.st_nlink} "
+                              "names, so it may lie outside the submission)")
+    if st.st_size > MAX_SUBMISSION_BYTES:
+        raise SubmissionError(f"notebook file larger than {MAX_SUBMISSION_BYTES // 2**20} MB")
+    if same_as is not None and (st.st_dev, st.st_ino) != (same_as.st_dev, same_as.st_ino):
+        raise SubmissionError(f"refused: {name} changed while it was read")
 
 
 def read_submission(path):
@@ -327,14 +411,30 @@ def read_submission(path):
     return parse_submission(submitted.raw)
 
 
+class SubmittedCells(list):
+    """The cells :func:`parse_submission` found, and the kernelspec name the notebook asks for."""
+
+    kernelspec = None
+
+
 def parse_submission(raw):
     """The cells of a submitted notebook's bytes as plain dicts, or raise SubmissionError.
 
-    Each cell becomes ``{"cell_type", "source", "id", "nbgrader"}`` with the
-    source joined into one string; malformed cells are dropped.
+    Each cell becomes ``{"cell_type", "source", "id", "nbgrader", "tags"}``
+    with the source joined into one string; malformed cells are dropped. The
+    result is a :class:`SubmittedCells`. Before parsing, the bytes are held
+    to MAX_SUBMISSION_BYTES, MAX_JSON_CONTAINERS and MAX_JSON_QUOTES, after
+    it the cells to MAX_CELLS, so that no file makes parsing costly.
     """
     if not raw.strip():
         raise SubmissionError("empty notebook file")
+    if len(raw) > MAX_SUBMISSION_BYTES:
+        raise SubmissionError(f"notebook file larger than {MAX_SUBMISSION_BYTES // 2**20} MB")
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_CONTAINERS \
+            or raw.count(b'"') > MAX_JSON_QUOTES:
+        raise SubmissionError("refused: the file holds far more JSON values than a notebook "
+                              f"(over {MAX_JSON_CONTAINERS:,} objects and lists, or "
+                              f"{MAX_JSON_QUOTES // 2:,} strings)")
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -346,15 +446,24 @@ def parse_submission(raw):
         raise SubmissionError(f"unsupported notebook format version {version!r} (expected 4)")
     if not isinstance(data.get("cells"), list):
         raise SubmissionError("invalid notebook: no list of cells")
-    cells = []
+    if len(data["cells"]) > MAX_CELLS:
+        raise SubmissionError(f"refused: the notebook has {len(data['cells'])} cells "
+                              f"(at most {MAX_CELLS})")
+    cells = SubmittedCells()
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    kernelspec = metadata.get("kernelspec")
+    if isinstance(kernelspec, dict) and isinstance(kernelspec.get("name"), str):
+        cells.kernelspec = kernelspec["name"]
     for cell in data["cells"]:
         if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
             continue
         metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
         nbgrader = metadata.get("nbgrader") if isinstance(metadata.get("nbgrader"), dict) else {}
+        tags = metadata.get("tags") if isinstance(metadata.get("tags"), list) else []
         cells.append({"cell_type": cell["cell_type"], "source": cell_text(cell.get("source")),
                       "id": cell.get("id") if isinstance(cell.get("id"), str) else None,
-                      "nbgrader": nbgrader})
+                      "nbgrader": nbgrader,
+                      "tags": tuple(t for t in tags if isinstance(t, str))})
     return cells
 
 

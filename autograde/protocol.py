@@ -138,7 +138,8 @@ def decode(tree, payload, on_handle, on_ref, bounds=DEFAULT_BOUNDS):
     ``on_handle(id)`` and ``on_ref(name)`` turn the ``h`` and ``r`` tags into
     objects (or raise ``ProtocolError`` where they are not allowed).
     """
-    payload = bytearray(payload)  # writable, so decoded arrays are writable
+    if type(payload) is not bytearray:
+        payload = bytearray(payload)  # writable, so decoded arrays are writable
     cursor = [0]
     count = [0]
 
@@ -187,11 +188,16 @@ def decode(tree, payload, on_handle, on_ref, bounds=DEFAULT_BOUNDS):
         if len(shape) > bounds.max_ndim or not all(type(n) is int and n >= 0 for n in shape):
             raise ProtocolError("malformed array shape in frame")
         dtype = np.dtype(dtype_str)
-        nbytes = dtype.itemsize if 0 not in shape else 0
-        for n in shape if nbytes else ():
-            nbytes *= n
-            if nbytes > len(payload):  # checked as it grows: no huge numbers, no allocation
-                raise ProtocolError("array is larger than the payload")
+        # Every extent counts, zeros aside: NumPy refuses a shape like (0, 2**63) too.
+        # Checked as it grows, so no huge number is ever built.
+        extent = 1
+        for n in shape:
+            extent *= max(n, 1)
+            if extent > bounds.max_payload_bytes:
+                raise ProtocolError("array shape is larger than the payload limit")
+        nbytes = 0 if 0 in shape else extent * dtype.itemsize
+        if nbytes > len(payload):
+            raise ProtocolError("array is larger than the payload")
         start = cursor[0]
         if start + nbytes > len(payload):
             raise ProtocolError("array runs past the end of the payload")
@@ -268,21 +274,24 @@ def read_frame(fd, deadline=None, bounds=DEFAULT_BOUNDS):
 
 
 def _read_exact(fd, n, deadline):
-    chunks = []
-    while n:
+    """Exactly ``n`` bytes from ``fd``, as a bytearray filled in place (no second copy)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
         if deadline is not None:
             _wait(fd, deadline, write=False)
         try:
-            chunk = os.read(fd, min(n, 1 << 20))
+            count = os.readv(fd, [view[got:got + (1 << 20)]])
         except BlockingIOError:
             continue
         except OSError as exc:
             raise PeerClosed(f"the other process closed the channel ({exc.strerror})") from None
-        if not chunk:
+        if not count:
             raise PeerClosed("the other process closed the channel")
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+        got += count
+    view.release()
+    return buf
 
 
 def _wait(fd, deadline, write):
@@ -311,8 +320,14 @@ def send(fd, header, value=None, on_other=None, deadline=None, bounds=DEFAULT_BO
 def receive(fd, on_handle=None, on_ref=None, deadline=None, bounds=DEFAULT_BOUNDS):
     """Receive one message; return ``(header, value)`` with ``data`` decoded."""
     header, payload = read_frame(fd, deadline, bounds)
-    value = decode(header.pop("data", None), payload, on_handle or _no_handle,
-                   on_ref or _no_ref, bounds)
+    try:
+        value = decode(header.pop("data", None), payload, on_handle or _no_handle,
+                       on_ref or _no_ref, bounds)
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, OverflowError, MemoryError, RecursionError) as exc:
+        # Whatever a crafted value breaks in NumPy or Python is the sender's fault, not ours.
+        raise ProtocolError(f"malformed value in frame ({type(exc).__name__})") from None
     return header, value
 
 

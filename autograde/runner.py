@@ -10,7 +10,8 @@ nothing the student's code prints or reads can corrupt the channel. Then it
 answers requests (see ``autograde.protocol``), one at a time:
 
 ``exec``     run one cell's source with IPython (magics work); reply with
-             ``ok``, the captured stdout/stderr (capped) and the error
+             ``ok``, the captured stdout/stderr (capped), the error and
+             whether output was cut (``truncated``)
 ``get``      the values of global names: plain data as data, anything else as
              a handle (an id for an object that stays here)
 ``call``     call a handle with arguments; reply with the result
@@ -31,6 +32,7 @@ from autograde import protocol
 
 MAX_HANDLES = 100_000
 MESSAGE_CAP = 2000
+TYPE_NAME_CAP = 100
 
 
 class CappedText(io.TextIOBase):
@@ -136,7 +138,7 @@ class Runner:
 
     def reply_error(self, exc):
         """Answer a request with the exception's type name and message."""
-        error = {"type": type(exc).__name__, "message": _safe_str(exc)[:MESSAGE_CAP]}
+        error = {"type": _type_name(exc), "message": _safe_str(exc)[:MESSAGE_CAP]}
         protocol.send(self.fd_out, {"ok": False, "error": error})
 
     def op_exec(self, header, _):
@@ -150,11 +152,13 @@ class Runner:
             result = self.shell.run_cell(source, store_history=False)
         error = result.error_before_exec or result.error_in_exec
         reply = {"ok": error is None, "stdout": out.getvalue(), "stderr": err.getvalue(),
-                 "error": None}
+                 "error": None, "truncated": out.truncated or err.truncated}
         if error is not None:
-            reply["error"] = {"type": type(error).__name__,
+            traceback = self.shell.last_traceback_text
+            reply["error"] = {"type": _type_name(error),
                               "message": _safe_str(error)[:MESSAGE_CAP],
-                              "traceback": self.shell.last_traceback_text[-self.output_cap:]}
+                              "traceback": traceback[-self.output_cap:]}
+            reply["truncated"] |= len(traceback) > self.output_cap
         return reply, None
 
     def op_get(self, _, names):
@@ -209,6 +213,12 @@ class _redirected:
 
     def __exit__(self, *exc):
         sys.stdout, sys.stderr = self.saved
+
+
+def _type_name(exc):
+    """The exception's class name, cut to TYPE_NAME_CAP characters (the grader cuts it too)."""
+    name = type(exc).__name__
+    return name if len(name) <= TYPE_NAME_CAP else name[:TYPE_NAME_CAP - 3] + "..."
 
 
 def _safe_str(exc):

@@ -34,7 +34,15 @@ On Linux it uses the strongest mechanisms the machine allows, decided once by
   namespace. Every path keeps its host name, so ``argv`` needs no rewriting.
   Nothing else of the host exists in the sandbox: not the repository (its
   ``solutions/``, ``tests/``, ``notebooks/``), not other submissions, not
-  the grader's output or gradebook, wherever they are on disk.
+  the grader's output or gradebook, wherever they are on disk. Where one of
+  them lies below a directory the sandbox does show (a course installed
+  under ``/usr`` or next to the Python installation), it is masked: an empty
+  read-only folder (or an empty file) is mounted on it (``hidden``).
+* **lifetime**: the launcher receives SIGKILL when the thread that started
+  it ends (``PR_SET_PDEATHSIG``), init when the launcher ends, and every
+  process of the pid namespace when init ends; init also kills the sandbox
+  after ``Limits.wall_seconds``. So no sandbox outlives a grader that was
+  killed, even by SIGKILL or the OOM killer.
 * **resource limits** (``setrlimit`` in the payload): CPU seconds (SIGXCPU,
   then SIGKILL one second later), address space, processes, file size, open
   files, no core dumps.
@@ -103,9 +111,12 @@ class Limits:
     tree. ``cpus`` is the CPU bandwidth of the tree in cores (cgroup only).
     ``tmp_bytes`` is the size of the private ``/tmp`` and ``/dev/shm``,
     ``workdir_bytes`` that of the private copy of the working directory.
+    ``wall_seconds`` is the sandbox's lifetime, kept by its own init: a
+    backstop behind the grader's deadlines, for a grader that stopped asking.
     """
 
     cpu_seconds: int = 300
+    wall_seconds: int = 3600
     memory_bytes: int = 3 * 2**30
     processes: int = 64
     file_bytes: int = 32 * 2**20
@@ -475,25 +486,87 @@ def _readable_paths():
     return out
 
 
-_STAGE = None
+#: Name prefix of every process's scratch folder in the temporary directory.
+SCRATCH_PREFIX = "autograde-"
+_SCRATCH = None   # (pid, path, lock fd) of this process's scratch folder
+
+
+def scratch_dir():
+    """This process's private folder for temporary files: sandbox stage, work folders.
+
+    ``<tmp>/autograde-<pid>-<random>`` (mode 0700), created on first use. The
+    process holds an ``flock`` on its ``.lock`` file for as long as it lives:
+    the kernel drops it however the process ends, so :func:`sweep_scratch`
+    (run here first) can tell a folder left by a killed grader from one in
+    use, and removes it. A forked child gets a folder of its own.
+    """
+    global _SCRATCH
+    if _SCRATCH is not None and _SCRATCH[0] == os.getpid() and os.path.isdir(_SCRATCH[1]):
+        return _SCRATCH[1]
+    import atexit
+    import fcntl
+    import tempfile
+    sweep_scratch()
+    path = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+    fd = os.open(os.path.join(path, ".lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.mkdir(os.path.join(path, "stage"))
+    _SCRATCH = (os.getpid(), path, fd)
+    atexit.register(remove_scratch)
+    return path
+
+
+def remove_scratch():
+    """Remove this process's scratch folder (at exit; also from worker processes)."""
+    global _SCRATCH
+    if _SCRATCH is None or _SCRATCH[0] != os.getpid():
+        return
+    import shutil
+    _, path, fd = _SCRATCH
+    _SCRATCH = None
+    shutil.rmtree(path, ignore_errors=True)
+    os.close(fd)
+
+
+def sweep_scratch(tmpdir=None):
+    """Remove the scratch folders of processes that have ended; return how many.
+
+    A folder counts as abandoned when its ``.lock`` can be locked: no living
+    process holds it. Folders in use, and anything not made by
+    :func:`scratch_dir`, are left alone.
+    """
+    import fcntl
+    import shutil
+    import tempfile
+    tmpdir = tmpdir or tempfile.gettempdir()
+    removed = 0
+    try:
+        names = os.listdir(tmpdir)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith(SCRATCH_PREFIX) or name.count("-") < 2:
+            continue
+        folder = os.path.join(tmpdir, name)
+        try:
+            fd = os.open(os.path.join(folder, ".lock"),
+                         os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its process is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def _stage_dir():
     """An empty directory, private to this grader, on which each sandbox mounts its root."""
-    global _STAGE
-    if _STAGE is None or not os.path.isdir(_STAGE):
-        import atexit
-        import tempfile
-        _STAGE = tempfile.mkdtemp(prefix="autograde-root-")
-        atexit.register(_remove_stage, _STAGE)
-    return _STAGE
-
-
-def _remove_stage(path):
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
+    return os.path.join(scratch_dir(), "stage")
 
 
 def _package_entries():
@@ -506,8 +579,26 @@ def _package_entries():
                   if n not in ("state", "__pycache__") and not n.startswith("."))
 
 
-def _config(argv, workdir, limits, env, *, mode, cgroups, readable=()):
+def _always_hidden():
+    """What every sandbox masks: the repository holding this package, and its state folder."""
+    return [_REPO, os.path.join(_HERE, "state")]
+
+
+def _import_dirs():
+    """Where ``python -I`` imports from (stdlib, site-packages): they stay visible under a mask.
+
+    sysconfig's paths, not ``sys.path``: the grader's own may hold its
+    current directory or a test runner's folders.
+    """
+    import sysconfig
+    paths = sysconfig.get_paths()
+    dirs = [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    return [os.path.abspath(p) for p in dirs if p and os.path.isdir(p)]
+
+
+def _config(argv, workdir, limits, env, *, mode, cgroups, readable=(), hidden=()):
     workdir = os.path.abspath(os.fspath(workdir))
+    readable = _readable_paths() + [os.path.abspath(p) for p in readable]
     return {
         "mode": mode,
         "stage": _stage_dir(),
@@ -515,8 +606,10 @@ def _config(argv, workdir, limits, env, *, mode, cgroups, readable=()):
         "workdir": workdir,
         "env": env,
         "limits": asdict(limits),
-        "readable": _readable_paths() + [os.path.abspath(p) for p in readable],
+        "readable": readable,
         "package_entries": _package_entries(),
+        "hidden": _always_hidden() + [os.path.abspath(os.fspath(p)) for p in hidden],
+        "needed": readable + _package_entries() + _import_dirs(),
         "cgroups": cgroups or [],
         "uid_base": UID_BASE,
         "payload": True,
@@ -526,8 +619,9 @@ def _config(argv, workdir, limits, env, *, mode, cgroups, readable=()):
 
 
 def _launcher_argv(config_fd, report_fd):
+    # The launcher checks that its parent is still this process (see the end of this file).
     return [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__), "--launch",
-            str(config_fd), str(report_fd)]
+            str(config_fd), str(report_fd), str(os.getpid())]
 
 
 def _pipes():
@@ -594,7 +688,7 @@ def _run_launcher(cfg, subprocess):
     return out + _read_report(rr, timeout=5).encode()
 
 
-def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
+def spawn(argv, *, workdir, limits=Limits(), env=None, readable=(), hidden=()):
     """Start ``argv`` in the sandbox, in ``workdir``; return the Popen of its launcher.
 
     stdin and stdout are pipes to the payload, stderr goes to /dev/null. The
@@ -604,6 +698,14 @@ def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
     Python installation, the
     ``course_lib`` and ``autograde`` packages, ``readable`` (extra host paths,
     read-only), a private ``/tmp``, a few devices and its own ``/proc``.
+    ``hidden`` names host paths (the course, its grading state, the output
+    and submissions folders) that must not exist for it even where they lie
+    below a directory it sees; the repository holding this package and its
+    ``autograde/state`` are always hidden. A system directory, and a path the
+    Python installation imports from, cannot be hidden and stays visible.
+
+    The sandbox ends with the thread that called ``spawn`` (parent-death
+    signal) and after ``limits.wall_seconds`` at the latest.
 
     Raises :class:`SandboxError` (an ``OSError``) when the sandbox cannot be
     built or ``argv[0]`` cannot be executed; ``spawn`` returns only once the
@@ -628,7 +730,7 @@ def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
     caps = capabilities()
     cgroups = _cgroup_create(limits) if caps["cgroup"] != "none" else []
     cfg = _config(argv, workdir, limits, env, mode=caps["mode"], cgroups=cgroups,
-                  readable=readable)
+                  readable=readable, hidden=hidden)
     cr, cw, rr, rw = _pipes()
     try:
         proc = subprocess.Popen(_launcher_argv(cr, rw), pass_fds=(cr, rw), cwd=workdir,
@@ -653,10 +755,10 @@ def spawn(argv, *, workdir, limits=Limits(), env=None, readable=()):
 
 
 def exit_reason(proc):
-    """Why the payload ended, once it has: 'memory', 'cpu', 'signal', 'exit' (None: running).
+    """Why the payload ended: 'memory', 'cpu', 'wall', 'signal', 'exit' (None: running).
 
     'memory': it died of SIGKILL after the memory cgroup's OOM killer struck
-    in the sandbox; 'cpu': RLIMIT_CPU; 'signal':
+    in the sandbox; 'cpu': RLIMIT_CPU; 'wall': ``Limits.wall_seconds``; 'signal':
     another signal (the payload's own ``os.kill``, a crash, :func:`kill`);
     'exit': it exited by itself (``os._exit`` included). Call it before
     :func:`kill`, which removes the cgroups it reads.
@@ -668,6 +770,8 @@ def exit_reason(proc):
         return "exit"
     if rc == -signal.SIGXCPU:
         return "cpu"
+    if rc == -signal.SIGALRM:
+        return "wall"
     if rc == -signal.SIGKILL and _oom_kills(getattr(proc, "sandbox_cgroups", [])):
         return "memory"
     return "signal"
@@ -850,6 +954,7 @@ def _build_root(libc, cfg, uid, gid, owner):
     # submissions), even one created later, is not among them.
     for path in cfg["package_entries"]:
         _bind(libc, root, path)
+    _mask(libc, root, cfg["hidden"], cfg["needed"])
     _private_workdir(libc, root, cfg["workdir"], lim["workdir_bytes"], *owner)
     # Devices: bind the harmless character devices one by one.
     dev = root + "/dev"
@@ -879,6 +984,47 @@ def _build_root(libc, cfg, uid, gid, owner):
     libc.umount2(".", MNT_DETACH)
     os.chdir("/")
     libc.mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+# Directories a mask may not cover: the sandbox's own, and the system's.
+_UNMASKABLE = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/tmp",
+               "/dev", "/proc")
+
+
+def _mask(libc, root, hidden, needed):
+    """Cover each ``hidden`` host path that the new root shows with something empty.
+
+    A folder gets an empty read-only tmpfs, a file the host's ``/dev/null``
+    (read-only, so it reads as empty). The ``needed`` paths that lie inside a
+    mask (the Python installation, ``course_lib``, the ``autograde`` entries,
+    when they live in a hidden course folder) are bound again on top.
+    """
+    masks = []
+    for path in hidden:
+        real = os.path.realpath(path)
+        if real == "/" or any(top == real or top.startswith(real + "/") for top in _UNMASKABLE):
+            continue
+        dst = root + real
+        if not os.path.lexists(dst) or any(real == m or real.startswith(m + "/") for m in masks):
+            continue  # not shown in the new root, or already under a mask
+        if os.path.isdir(dst):
+            libc.mount("hidden", dst, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                       "mode=755,size=64k")
+        else:
+            libc.mount("/dev/null", dst, None, MS_BIND)
+            libc.mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID
+                       | MS_NODEV | MS_NOEXEC)
+        masks.append(real)
+    if not masks:
+        return
+    for path in needed:
+        real = os.path.realpath(path)
+        if any(real == m or real.startswith(m + "/") for m in masks):
+            _bind(libc, root, path)
+    for real in masks:
+        if os.path.isdir(root + real):
+            libc.mount(None, root + real, None,
+                       MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
 def _private_workdir(libc, root, workdir, size, uid, gid):
@@ -1081,6 +1227,15 @@ def _init(cfg, libc):
     os.close(0)
     os.close(1)
     cpu_limit = cfg["limits"]["cpu_seconds"]
+    expired = []
+
+    def wall_clock(signum, frame):
+        # pid 1's kill(-1) reaches every other process of the namespace.
+        expired.append(True)
+        os.kill(-1, signal.SIGKILL)
+
+    signal.signal(signal.SIGALRM, wall_clock)
+    signal.alarm(max(int(cfg["limits"]["wall_seconds"]), 1))
     while True:
         try:
             pid, status, usage = os.wait4(-1, 0)
@@ -1090,10 +1245,13 @@ def _init(cfg, libc):
             continue
         if pid == payload:
             # The SIGKILL of the hard CPU limit (after an ignored SIGXCPU)
-            # is reported as SIGXCPU: the cause, not the mechanism.
-            if (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-                    and usage.ru_utime + usage.ru_stime >= cpu_limit):
-                status = signal.SIGXCPU
+            # is reported as SIGXCPU, and that of the wall clock as SIGALRM:
+            # the cause, not the mechanism.
+            if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                if expired:
+                    status = signal.SIGALRM
+                elif usage.ru_utime + usage.ru_stime >= cpu_limit:
+                    status = signal.SIGXCPU
             # pid 1 cannot kill itself with a signal: hand the status over.
             os.write(cfg["status_fd"], str(status).encode())
             os._exit(0)
@@ -1135,6 +1293,9 @@ def _payload(cfg, libc, uid, gid, probe=False):
     os.chdir(cfg["workdir"])
     if probe:
         _probe_inside(cfg)
+    if libc is None:
+        # No init of its own to keep the wall clock: an alarm survives execve.
+        signal.alarm(max(int(cfg["limits"]["wall_seconds"]), 1))
     try:
         os.execvpe(cfg["argv"][0], cfg["argv"], cfg["env"])
     except OSError as exc:
@@ -1178,7 +1339,22 @@ def _probe_inside(cfg):
     os._exit(0)
 
 
-if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--launch":
+def die_with_parent(parent):
+    """SIGKILL this process when the thread that started it ends; exit now if it already has.
+
+    ``parent`` is the pid that started this process. Used by the launcher
+    and by the grader's worker processes (Linux only; elsewhere a no-op).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it ended before the line above: nobody waits for us
+        os._exit(121)
+
+
+if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "--launch":
+    die_with_parent(int(sys.argv[4]))
     with os.fdopen(int(sys.argv[2]), "rb") as f:
         _config_in = json.loads(f.read())
     _config_in["report_fd"] = int(sys.argv[3])
