@@ -19,7 +19,7 @@ from autograde.__main__ import main
 from autograde.config import Course
 from autograde.mutants import cell_mutants, solution_regions
 from autograde.mutate import analyse, format_report, read_equivalents
-from autograde.notebook_io import cell_text, read_json
+from autograde.notebook_io import cell_text, load_chapter, read_json
 
 FIXTURE = Course(Path(__file__).parent / "fixtures" / "course")
 REPO = Course()
@@ -267,7 +267,13 @@ x = rng_for("relu-x").uniform(-1.0, 1.0, size=(4, 3))
 check_close(relu(x), np.where(x > 0, x, 0.0), "relu(x)")
 ### END HIDDEN TESTS
 """
-HALF_TEST = "assert HALF == 0.5, 'HALF should be 0.5'\n"
+# It uses relu too: a relu mutant must be undone before the next exercise's mutants run.
+HALF_TEST = """\
+import numpy as np
+
+assert HALF == 0.5, "HALF should be 0.5"
+assert relu(np.array([-HALF]))[0] == 0.0
+"""
 COUNT_DOWN_TEST = "assert count_down(3) == 3\nassert count_down(0) == 0\n"
 
 
@@ -442,3 +448,36 @@ def test_the_equivalents_file_stays_out_of_the_release(tmp_path):
     release(course, ["tiny"], out_dir=tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out" / "tiny").iterdir()) == ["data.csv",
                                                                             "tiny.ipynb"]
+
+
+def test_verdicts_agree_with_grading_the_mutant_as_a_submission(tmp_path):
+    """The fast path (one process, cells swapped in and out) gives what full grading gives."""
+    from autograde.config import load_settings
+    from autograde.mutate import SECRET
+    from autograde.notebook_io import open_submission
+    from autograde.submission import grade_submission
+    course = tiny_course(tmp_path / "course", STRONG_RELU_TEST)
+    report = analyse(course, "tiny", workers=1, progress=False)
+    chapter = load_chapter(course.source_notebook("tiny"), course.release_notebook("tiny"), "tiny")
+    source = json.loads(course.source_notebook("tiny").read_text())
+    statuses = set()
+    for ex in report.exercises:
+        for mutant in ex.mutants:
+            nb = json.loads(json.dumps(source))
+            for cell in nb["cells"]:
+                if cell["metadata"].get("nbgrader", {}).get("grade_id") == ex.exercise:
+                    cell["source"] = mutant.source
+            path = tmp_path / "submissions" / mutant.id.replace(":", "_") / "tiny.ipynb"
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps(nb))
+            graded = grade_submission(chapter, "s", open_submission(path), load_settings(), SECRET)
+            points = {t["grade_id"]: t["passed"] for t in graded.result["tests"]}
+            status = ex.outcomes[mutant.id].status
+            statuses.add(status)
+            if status == "invalid":   # its cell raised, so its own test fails when graded
+                assert points[f"test_{ex.exercise}"] is False, mutant.id
+            else:
+                assert points[f"test_{ex.exercise}"] is (status == "survived"), mutant.id
+            others = [gid for gid in points if gid != f"test_{ex.exercise}"]
+            assert all(points[gid] for gid in others), mutant.id
+    assert statuses == {"killed", "survived", "invalid"}
