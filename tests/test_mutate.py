@@ -478,6 +478,6 @@ def test_verdicts_agree_with_grading_the_mutant_as_a_submission(tmp_path):
                 assert points[f"test_{ex.exercise}"] is False, mutant.id
             else:
                 assert points[f"test_{ex.exercise}"] is (status == "survived"), mutant.id
-            others = [gid for gid in points if gid != f"test_{ex.exercise}"]
-            assert all(points[gid] for gid in others), mutant.id
+            if ex.exercise == "half":   # test_half uses relu, test_relu uses nothing of half
+                assert points["test_relu"], mutant.id
     assert statuses == {"killed", "survived", "invalid"}
