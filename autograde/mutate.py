@@ -40,6 +40,7 @@ from autograde.config import load_settings
 from autograde.judge import Judge
 from autograde.mutants import cell_mutants
 from autograde.notebook_io import load_chapter
+from autograde.sandbox import scratch_dir
 
 #: The secret the hidden tests are seeded with during mutation analysis.
 SECRET = "mutation-analysis"
@@ -214,7 +215,9 @@ def analyse(course, chapter_name, *, exercise=None, workers=2, settings=None, pr
                                           if m.id in equivalents}))
     todo = [m for ex in report.exercises for m in ex.mutants]
     settings = settings or load_settings()
-    job = _Job(chapter, settings, timeout_factor, min_timeout)
+    # As in grading, the student's process does not see the course or its grading state.
+    hidden = tuple(str(Path(p).resolve()) for p in (course.root, course.state))
+    job = _Job(chapter, settings, timeout_factor, min_timeout, hidden)
     outcomes = _run(job, todo, report.workers, progress)
     for ex in report.exercises:
         ex.outcomes = {m.id: outcomes[m.id] for m in ex.mutants}
@@ -230,6 +233,7 @@ class _Job:
     settings: object         # config.GradingSettings
     timeout_factor: float
     min_timeout: float
+    hidden: tuple = ()       # host paths the sandbox masks
 
 
 def _run(job, mutants, workers, progress):
@@ -307,8 +311,10 @@ class _Worker:
         self.tests = {c.grade_id: [(t.grade_id, t.source) for t in chapter.tests_of(c.grade_id)
                                    if not t.skip] for c in chapter.answers()}
         self.labels = {c.source: c.label for c in chapter.cells}
-        self.workdir = Path(tempfile.mkdtemp(prefix="autograde-mutate-"))
-        self.client = RunnerClient(self.workdir, self.settings.limits(), self.settings.output_cap)
+        # In this process's scratch folder, which a later run sweeps away if this one is killed.
+        self.workdir = Path(tempfile.mkdtemp(prefix="mutate-", dir=scratch_dir()))
+        self.client = RunnerClient(self.workdir, self.settings.limits(), self.settings.output_cap,
+                                   hidden=job.hidden)
         self.judge = Judge(self.client, chapter.answer_names())
         self.baseline = {}   # grade_id -> seconds the solution's tests took
 

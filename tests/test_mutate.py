@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from autograde import sandbox
 from autograde.__main__ import main
 from autograde.config import Course
 from autograde.mutants import cell_mutants, solution_regions
@@ -336,7 +337,9 @@ def private_tmp(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setenv("TMPDIR", str(folder))
     monkeypatch.setattr(tempfile, "tempdir", None)
-    return folder
+    monkeypatch.setattr(sandbox, "_SCRATCH", None)   # this process's scratch folder goes there too
+    yield folder
+    sandbox.remove_scratch()
 
 
 def test_a_weak_test_lets_bugs_survive_and_a_strong_one_kills_them(tmp_path, private_tmp):
@@ -357,7 +360,8 @@ def test_a_weak_test_lets_bugs_survive_and_a_strong_one_kills_them(tmp_path, pri
     ex, result = outcomes(strong, "relu")
     assert set(result.values()) == {("killed", "test_relu")}
     assert strong.score == 1.0 and "Surviving" not in format_report(strong)
-    assert not list(private_tmp.glob("autograde-mutate-*"))   # the worker's folder is gone
+    assert list(private_tmp.glob("autograde-*/.lock"))   # the worker's folder was in there ...
+    assert not list(private_tmp.rglob("mutate-*"))      # ... and is gone
 
 
 def test_equivalent_stale_and_invalid_mutants(tmp_path):
@@ -418,7 +422,7 @@ def test_command_line_in_parallel_writes_json_and_fails_below_the_minimum(
     assert relu["surviving"] == ["relu:drop-maximum:1", "relu:const0.0->1.0:1"]
     assert {d["id"]: d["status"] for d in relu["details"]}["relu:maximum->minimum:1"] == "killed"
     assert main(argv + ["--exercise", "relu", "--min-score", "0.3"]) == 0
-    assert not list(private_tmp.glob("autograde-mutate-*"))   # both workers removed theirs
+    assert not list(private_tmp.rglob("mutate-*"))   # both workers removed theirs
     assert main(argv + ["--exercise", "nope"]) == 2
     assert "has no exercise 'nope'" in capsys.readouterr().err
     # a chapter that cannot be analysed does not stop the others
