@@ -954,8 +954,12 @@ def _build_root(libc, cfg, uid, gid, owner):
     # submissions), even one created later, is not among them.
     for path in cfg["package_entries"]:
         _bind(libc, root, path)
-    _mask(libc, root, cfg["hidden"], cfg["needed"])
+    masks = _mask(libc, root, cfg["hidden"], cfg["needed"])
     _private_workdir(libc, root, cfg["workdir"], lim["workdir_bytes"], *owner)
+    for real in masks:  # read-only once the mount points inside them exist
+        if os.path.isdir(root + real):
+            libc.mount(None, root + real, None,
+                       MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # Devices: bind the harmless character devices one by one.
     dev = root + "/dev"
     os.makedirs(dev, exist_ok=True)
@@ -994,10 +998,11 @@ _UNMASKABLE = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "
 def _mask(libc, root, hidden, needed):
     """Cover each ``hidden`` host path that the new root shows with something empty.
 
-    A folder gets an empty read-only tmpfs, a file the host's ``/dev/null``
-    (read-only, so it reads as empty). The ``needed`` paths that lie inside a
-    mask (the Python installation, ``course_lib``, the ``autograde`` entries,
-    when they live in a hidden course folder) are bound again on top.
+    A folder gets an empty tmpfs (the caller makes it read-only), a file the
+    host's ``/dev/null`` (read-only, so it reads as empty). The ``needed``
+    paths that lie inside a mask (the Python installation, ``course_lib``,
+    the ``autograde`` entries, when they live in a hidden course folder) are
+    bound again on top. Returns the masked folders and files.
     """
     masks = []
     for path in hidden:
@@ -1015,16 +1020,11 @@ def _mask(libc, root, hidden, needed):
             libc.mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID
                        | MS_NODEV | MS_NOEXEC)
         masks.append(real)
-    if not masks:
-        return
-    for path in needed:
+    for path in needed if masks else ():
         real = os.path.realpath(path)
         if any(real == m or real.startswith(m + "/") for m in masks):
             _bind(libc, root, path)
-    for real in masks:
-        if os.path.isdir(root + real):
-            libc.mount(None, root + real, None,
-                       MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    return masks
 
 
 def _private_workdir(libc, root, workdir, size, uid, gid):

@@ -104,6 +104,9 @@ def test_references_and_handles_need_permission():
     ({"a": ["<f8", [1]]}, b"\0" * 16),                     # bytes left over
     ({"a": ["<f8", [-1]]}, b""),                           # negative size
     ({"a": ["<f8", [2**40, 2**40]]}, b""),                 # absurd size, no allocation
+    ({"a": ["<f8", [0, 2**63]]}, b""),                     # empty, but no NumPy shape
+    ({"a": ["<f8", [0, 2**62, 4]]}, b""),                  # empty, extents overflow
+    ({"a": ["<i8", [0, 10**100]]}, b""),                   # a number no C integer holds
     ({"a": ["<f8", [1] * 40]}, b"\0" * 8),                 # too many dimensions
     ({"x": 1}, b""),                                       # unknown tag
     ({"t": [1], "d": []}, b""),                            # two keys
@@ -180,3 +183,41 @@ def test_bad_frames_are_rejected_before_reading_more(prefix, body):
 def test_payload_bound_applies_when_encoding():
     with pytest.raises(ProtocolError):
         protocol.encode(np.zeros(1000), protocol._refuse, Bounds(max_payload_bytes=100))
+
+
+@pytest.mark.parametrize("data", [{"a": ["<f8", [0, 2**63]]}, {"d": [[{"a": ["<f8", [0]]}, 1]]},
+                                  {"a": ["<f8", [0, 2**62, 4]]}])
+def test_a_crafted_reply_is_a_protocol_error_when_received(data):
+    # Whatever NumPy or Python refuse while a frame is decoded reaches the
+    # reader as a ProtocolError, never as another exception.
+    r, w = pipe()
+    try:
+        os.write(w, protocol.pack({"ok": True, "data": data}))
+        with pytest.raises(ProtocolError):
+            protocol.receive(r, deadline=time.monotonic() + 5)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_large_payload_is_read_without_a_second_copy():
+    import tracemalloc
+    x = np.arange(2**20, dtype=np.float64)  # 8 MiB
+    r, w = pipe()
+    frame = protocol.pack({"op": "x", "data": protocol.encode(x, protocol._refuse)[0]},
+                          [x.tobytes()])
+    import threading
+    writer = threading.Thread(target=protocol.write_frame, args=(w, frame))
+    writer.start()
+    try:
+        tracemalloc.start()
+        header, value = protocol.receive(r, deadline=time.monotonic() + 10)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        writer.join()
+        os.close(r)
+        os.close(w)
+    np.testing.assert_array_equal(value, x)
+    assert value.flags.writeable
+    assert peak < 1.5 * x.nbytes, peak

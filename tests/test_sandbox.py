@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -59,21 +60,51 @@ def last_json(out):
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.fixture
-def course(tmp_path):
-    """A grader's layout under tmp_path: instructor files, two students, an output dir."""
+def _layout(base):
+    """A grader's layout under ``base``: instructor files, two students, an output dir."""
     paths = {
-        "solution": tmp_path / "solutions" / "ch" / "ch.ipynb",
-        "hidden": tmp_path / "solutions" / "ch" / "hidden_tests.py",
-        "other": tmp_path / "submissions" / "bob" / "ch.ipynb",
-        "gradebook": tmp_path / "out" / "gradebook.json",
-        "own": tmp_path / "submissions" / "alice" / "ch.ipynb",
+        "solution": base / "solutions" / "ch" / "ch.ipynb",
+        "hidden": base / "solutions" / "ch" / "hidden_tests.py",
+        "other": base / "submissions" / "bob" / "ch.ipynb",
+        "gradebook": base / "out" / "gradebook.json",
+        "secret": base / "state" / "secret",
+        "own": base / "submissions" / "alice" / "ch.ipynb",
     }
     for name, path in paths.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"SECRET-{name}-4f1c")
     paths["workdir"] = paths["own"].parent
+    # What a grader asks the sandbox to hide: the course, its state, output and submissions.
+    paths["masked"] = [base / "solutions", base / "state", base / "out", base / "submissions"]
     return paths
+
+
+@pytest.fixture
+def course(tmp_path):
+    """The layout in pytest's temporary folder (below /tmp, which the sandbox replaces)."""
+    return _layout(tmp_path)
+
+
+# A course installed in a system directory that the sandbox shows (a container
+# image's /usr/src/app, a system-wide install): its folders must be masked.
+SYSTEM_PLACES = ["/usr/local", "/usr/share"]
+
+
+@pytest.fixture(params=["tmp"] + SYSTEM_PLACES)
+def placed_course(request, tmp_path):
+    """The layout below /tmp, then copied under each system directory of SYSTEM_PLACES."""
+    if request.param == "tmp":
+        yield _layout(tmp_path)
+        return
+    if not os.access(request.param, os.W_OK):
+        pytest.skip(f"{request.param} is not writable here (the test needs root)")
+    import tempfile
+    base = tempfile.mkdtemp(prefix="autograde-test-course-", dir=request.param)
+    os.chmod(base, 0o755)  # as an installed course is: the student's folder lies below it
+    try:
+        yield _layout(Path(base))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 PROBE_READ = """
@@ -92,8 +123,8 @@ print(json.dumps(result))
 """
 
 
-def run_argv(argv, workdir, limits=SMALL, timeout=WALL):
-    proc = sandbox.spawn(argv, workdir=workdir, limits=limits)
+def run_argv(argv, workdir, limits=SMALL, timeout=WALL, hidden=()):
+    proc = sandbox.spawn(argv, workdir=workdir, limits=limits, hidden=hidden)
     try:
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out.decode(errors="replace")
@@ -102,13 +133,16 @@ def run_argv(argv, workdir, limits=SMALL, timeout=WALL):
 
 
 @needs("allowlist_root")
-def test_reads_only_its_own_files(course):
+def test_reads_only_its_own_files(placed_course):
+    course = placed_course
     repo = os.path.dirname(os.path.dirname(os.path.abspath(sandbox.__file__)))
-    targets = [str(course[k]) for k in ("solution", "hidden", "other", "gradebook")]
+    targets = [str(course[k]) for k in ("solution", "hidden", "other", "gradebook", "secret")]
+    targets += [str(p) for p in course["masked"]]
     targets += [os.path.join(repo, n) for n in ("solutions", "tests", "notebooks",
                                                  "pyproject.toml", ".git")]
     targets += ["/etc/shadow", "/etc/passwd", "/root", "/home", "/var", "/sys", "/run"]
-    rc, out = run_argv(PY + [PROBE_READ, str(course["own"])] + targets, course["workdir"])
+    rc, out = run_argv(PY + [PROBE_READ, str(course["own"])] + targets, course["workdir"],
+                       hidden=course["masked"])
     assert rc == 0, out
     result = last_json(out)
     assert result[str(course["own"])] == "read:SECRET-own-4f1c"
@@ -121,9 +155,14 @@ def test_reads_only_its_own_files(course):
             shown = set(result[target][len("listed:"):].split(","))
             assert shown <= steps, (target, shown - steps)
             continue
+        if target in map(str, course["masked"]) and result[target].startswith("listed:"):
+            # A masked folder may show as an empty one, or hold the way to its own student's work.
+            shown = set(result[target][len("listed:"):].split(",")) - {""}
+            assert shown <= {"alice"}, (target, shown)
+            continue
         assert result[target] in ("FileNotFoundError", "PermissionError"), (target, result)
     assert "root:x:0" in result["/etc/passwd"] and "shadow" not in result["/etc/passwd"]
-    for name in ("solution", "hidden", "other", "gradebook"):
+    for name in ("solution", "hidden", "other", "gradebook", "secret"):
         assert f"SECRET-{name}" not in out
 
 
@@ -617,14 +656,16 @@ def test_as_root_every_mechanism_is_active():
 
 
 @needs("mount_namespace")
-def test_user_namespace_mode_also_isolates(course, monkeypatch):
+def test_user_namespace_mode_also_isolates(placed_course, monkeypatch):
+    course = placed_course
     # The mode an unprivileged grader gets: check it here by forcing it.
     caps = dict(CAPS, mode="userns", cgroup="none")
     monkeypatch.setattr(sandbox, "_CAPS", caps)
     if not _userns_possible():
         pytest.skip("user namespaces are not permitted on this machine")
-    targets = [str(course["solution"]), str(course["other"])]
-    rc, out = run_argv(PY + [PROBE_READ, str(course["own"])] + targets, course["workdir"])
+    targets = [str(course[k]) for k in ("solution", "other", "gradebook", "secret")]
+    rc, out = run_argv(PY + [PROBE_READ, str(course["own"])] + targets, course["workdir"],
+                       hidden=course["masked"])
     result = last_json(out)
     assert result[str(course["own"])] == "read:SECRET-own-4f1c"
     assert all(result[t] == "FileNotFoundError" for t in targets), result
@@ -758,3 +799,125 @@ def test_grading_warns_when_only_resource_limits_are_available(monkeypatch):
     assert warning and "read your files" in warning and "container" in warning
     monkeypatch.setattr(sandbox, "_CAPS", dict(CAPS, mode="root"))
     assert sandbox_warning() is None
+
+
+# ---------------------------------------------------------------------------
+# Lifetime: no sandbox outlives its grader, no scratch folder outlives a killed one
+
+
+@needs("pid_namespace")
+def test_the_sandbox_keeps_its_own_wall_clock(course):
+    # A payload that sleeps uses no CPU time: only a clock stops it when the grader does not.
+    limits = sandbox.Limits(cpu_seconds=60, memory_bytes=256 * 2**20, processes=16,
+                            wall_seconds=2)
+    code = "import os, time\nif os.fork() == 0:\n    time.sleep(600)\ntime.sleep(600)\n"
+    proc = sandbox.spawn(PY + [code], workdir=course["workdir"], limits=limits)
+    t0 = time.monotonic()
+    try:
+        rc = proc.wait(timeout=WALL)
+        took = time.monotonic() - t0
+        assert rc == -signal.SIGALRM and sandbox.exit_reason(proc) == "wall"
+    finally:
+        sandbox.kill(proc)
+    assert 1.5 < took < 10, took
+
+
+# Starts a sandbox whose payload sleeps, prints what identifies it, then sleeps itself.
+HOLDER = """
+import json, os, sys, time
+from autograde import sandbox
+proc = sandbox.spawn([sys.executable, "-S", "-c", "import time; print('up', flush=True); "
+                      "time.sleep(600)"], workdir=sys.argv[1],
+                     limits=sandbox.Limits(cpu_seconds=600, memory_bytes=256 * 2**20))
+assert proc.stdout.readline() == b"up\\n"
+print(json.dumps({"launcher": proc.pid, "cgroups": proc.sandbox_cgroups,
+                  "scratch": sandbox.scratch_dir()}), flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid):
+    """True when ``pid`` no longer runs (absent, or a zombie waiting for its reaper)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _holder(workdir, env=None):
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(workdir)],
+                              stdout=subprocess.PIPE, env=env)
+    line = holder.stdout.readline()
+    assert line, "the holder did not start its sandbox"
+    return holder, json.loads(line)
+
+
+@needs("pid_namespace")
+def test_a_sandbox_dies_with_the_process_that_started_it(course):
+    holder, info = _holder(course["workdir"])
+    try:
+        assert not _gone(info["launcher"])
+        holder.kill()  # SIGKILL: no cleanup of its own runs
+        holder.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _gone(info["launcher"]):
+            time.sleep(0.05)
+        assert _gone(info["launcher"]), "the launcher outlived its grader"
+        if CAPS.get("separate_uid"):
+            owner = sandbox.UID_BASE + info["launcher"]
+            while time.monotonic() < deadline and _uid_processes(owner):
+                time.sleep(0.05)
+            assert _uid_processes(owner) == [], "the payload outlived its grader"
+        for d in info["cgroups"]:
+            try:
+                with open(os.path.join(d, "cgroup.procs")) as f:
+                    assert f.read().split() == [], d
+            except FileNotFoundError:
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _uid_processes(uid):
+    found = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.stat(f"/proc/{p}").st_uid == uid and not _gone(int(p)):
+                    found.append(p)
+            except OSError:
+                continue
+    return found
+
+
+def test_a_killed_graders_scratch_folder_is_swept_and_a_living_ones_kept(course, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    holder, info = _holder(course["workdir"], env)
+    alive, alive_info = _holder(course["workdir"], env)
+    try:
+        scratch = Path(info["scratch"])
+        assert scratch.parent == tmp and scratch.is_dir()
+        holder.kill()
+        holder.wait()
+        assert scratch.is_dir()  # a SIGKILL leaves it behind...
+        unrelated = tmp / "autograde-1-unrelated"
+        unrelated.mkdir()
+        assert sandbox.sweep_scratch(str(tmp)) == 1  # ...and the next sweep removes it
+        assert not scratch.exists()
+        assert Path(alive_info["scratch"]).is_dir() and unrelated.is_dir()
+    finally:
+        for p in (holder, alive):
+            p.kill()
+            p.wait()
+
+
+def test_a_process_removes_its_scratch_folder_when_it_exits(tmp_path):
+    code = "from autograde import sandbox; print(sandbox.scratch_dir())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, TMPDIR=str(tmp_path)), check=True).stdout
+    assert Path(out.strip()).parent == tmp_path and not Path(out.strip()).exists()
+    assert os.listdir(tmp_path) == []
