@@ -62,18 +62,18 @@ class _Budget:
 
     def esc(self, text):
         """``text`` escaped, cut (with a note) to what is left of the budget."""
-        out = _esc(text)
-        if len(out) <= self.left and len(out.encode()) <= self.left:
-            self.left -= len(out.encode())
-            return out
-        # Cut the raw text, then escape: never in the middle of an entity.
-        keep, raw = self.left, _ANSI.sub("", str(text))
+        raw = _ANSI.sub("", str(text))
+        # Each character takes a byte at least: what is longer than the budget cannot fit.
+        keep = min(len(raw), self.left)
         while keep > 0:
-            out = _esc(raw[:keep])
-            if len(out.encode()) <= self.left:
+            size = len(_esc(raw[:keep]).encode())
+            if size <= self.left:
                 break
-            keep = keep * self.left // len(out.encode()) - 1
-        out = out if keep > 0 else ""
+            keep = keep * self.left // size - 1  # cut the raw text: never inside an entity
+        out = _esc(raw[:keep]) if keep > 0 else ""
+        self.left -= len(out.encode())
+        if keep == len(raw):
+            return out
         self.left = 0
         return out + _esc("\n[cut: this feedback page reached its size limit]\n")
 

@@ -393,9 +393,12 @@ def _run_pool(jobs, workers, done):
         while queue or busy:
             while queue and len(busy) < workers:
                 worker = idle.pop() if idle else _Worker(context)
-                job = queue.popleft()
-                worker.conn.send(job)
-                busy[worker] = job
+                try:
+                    worker.conn.send(queue[0])
+                except OSError:  # it died between two jobs: another takes its place
+                    worker.stop(kill=True)
+                    continue
+                busy[worker] = queue.popleft()
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
             for worker, job in list(busy.items()):
                 if worker.conn not in ready and worker.process.sentinel not in ready:

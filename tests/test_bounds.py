@@ -141,3 +141,59 @@ def test_reply_bounds_leave_room_for_a_cells_output():
     # cap each; JSON may spend 12 bytes on one character (a surrogate pair).
     cap = GradingSettings().output_cap
     assert 3 * cap * 12 + 2 * MESSAGE_CAP * 12 < REPLY_BOUNDS.max_header_bytes
+
+
+# ---------------------------------------------------------------------------
+# The feedback page
+
+
+def _records(text):
+    """Records of the fixture chapter's release, every code cell with ``text`` as output."""
+    from pathlib import Path
+
+    from autograde.judge import Verdict
+    from autograde.notebook_io import load_chapter, parse_submission, rebuild
+    from autograde.submission import CellRecord
+    course = Path(__file__).parent / "fixtures" / "course"
+    chapter = load_chapter(course / "solutions" / "toy" / "toy.ipynb",
+                           course / "notebooks" / "toy" / "toy.ipynb", "toy")
+    rebuilt = rebuild(chapter, parse_submission(
+        (course / "notebooks" / "toy" / "toy.ipynb").read_bytes()))
+    records = []
+    for cell in rebuilt.cells:
+        rec = CellRecord(cell)
+        if cell.kind == "test":
+            rec.verdict = Verdict(False, "x")
+        elif cell.kind not in ("markdown", "raw"):
+            rec.stdout, rec.stderr = text, text
+            rec.error = {"type": "E", "message": "m", "traceback": text}
+        records.append(rec)
+    result = {"student_id": "alice", "assignment": "toy", "score": 0, "max_score": 6,
+              "status": "ok", "tests": [{"grade_id": c.origin.grade_id, "cell": c.index,
+                                         "points": 0, "max_points": 1, "passed": False,
+                                         "message": text[:600]}
+                                        for c in rebuilt.cells if c.kind == "test"]}
+    return result, records
+
+
+@pytest.mark.parametrize("text", ["<&>\"'" * 400_000, "\U0001f600" * 1_000_000,
+                                  "plain " * 400_000])
+def test_a_feedback_page_stays_under_its_bound(text):
+    from autograde.feedback import MAX_PAGE_BYTES, render
+    page = render(*_records(text))
+    assert len(page.encode()) <= MAX_PAGE_BYTES
+    assert "[cut: this feedback page reached its size limit]" in page
+    if "<" in text:
+        assert text[:20] not in page  # escaped
+
+
+def test_a_feedback_page_forbids_scripts_and_shows_math_as_source():
+    from autograde.feedback import render
+    page = render(*_records("<script>alert(1)</script>"))
+    head = page[:page.index("</head>")]
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\';' in head
+    assert head.index("Content-Security-Policy") < head.index("<title>")
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # The lecture's math, as written: no MathJax, nothing loaded from elsewhere.
+    assert '<code class="math">$\\mathrm{relu}(x) = \\max(x, 0)$</code>' in page
+    assert "http://" not in page and "https://" not in page
