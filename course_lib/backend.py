@@ -133,10 +133,15 @@ def device_of(x):
 
 
 def describe():
-    """One line saying which device is the default and whether a GPU exists."""
-    gpu = "available" if gpu_available() else gpu_unavailable_reason()
+    """One sentence: the default device, and whether a GPU can be used (if not, why not)."""
     try:
-        device = get_device()
+        device = f"runs on the {get_device().upper()} by default"
     except (RuntimeError, ValueError) as err:      # a COURSE_LIB_DEVICE that cannot be honoured
-        device = f"none, {err}"
-    return f"course_lib default device: {device} (GPU {gpu})"
+        device = f"has no default device ({err})"
+    if gpu_available():
+        gpu = "a GPU is available"
+    elif "No module named 'cupy'" in str(_cupy_error):
+        gpu = "no GPU can be used, because CuPy is not installed"
+    else:
+        gpu = f"no GPU can be used ({_cupy_error})"
+    return f"course_lib {device}; {gpu}."
