@@ -1,7 +1,8 @@
-"""course_lib's CNN layers next to PyTorch's CPU implementation, on the same float32 data.
+"""course_lib's CNN and recurrent layers next to PyTorch's CPU implementation, on the same float32 data.
 
     python benchmarks/layers_vs_torch.py                 # 1 and 2 threads
     python benchmarks/layers_vs_torch.py --threads 1 --repeat 50
+    python benchmarks/layers_vs_torch.py --threads 1 --only RNN LSTM   # some workloads
 
 For each workload both libraries run in alternating blocks of calls, so a
 disturbance on a busy machine hits both alike; the table shows
@@ -22,6 +23,8 @@ Workloads, with the target ratio each should stay under:
   conv 1->16 3x3 pad 1, ReLU, max-pool 2, conv 16->32 3x3 pad 1, ReLU,
   max-pool 2, flatten, linear 128->10, cross-entropy, Adam; target 2.5.
 * Max- and average pooling, forward + backward (no target; for information).
+* RNN (tanh) and LSTM over 50 time steps, forward + backward through time
+  (dx, dW_x, dW_h, db), (N, T, D, H) = (64, 50, 32, 128), batch-first; target 2.
 * For information, the three matrix products inside the 16->32 convolution
   (forward, dW, dx's columns) timed alone, on arrays of the shapes the layer
   uses, next to PyTorch's whole layer: whatever the layer does besides them
@@ -42,8 +45,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from course_lib.layers import (AvgPool2D, BatchNorm2d, Conv2D, Flatten, Linear,  # noqa: E402
-                               MaxPool2D, ReLU, Sequential)
+from course_lib.layers import (LSTM, RNN, AvgPool2D, BatchNorm2d, Conv2D, Flatten,  # noqa: E402
+                               Linear, MaxPool2D, ReLU, Sequential)
 from course_lib.losses import CrossEntropyLoss  # noqa: E402
 from course_lib.optim import Adam  # noqa: E402
 
@@ -82,13 +85,15 @@ def time_pair(ours, theirs, repeat, block=5, warmup=3):
 
 # --- workloads: each returns (course_lib callable, PyTorch callable) -------------------------
 
-def forward_backward_pair(ours, theirs, x, dout):
+def forward_backward_pair(ours, theirs, x, dout, zero_grad=None):
     """Two closures running one forward and backward pass, of course_lib's layer and of PyTorch's.
 
     PyTorch's input requires a gradient, so it computes dx as course_lib does.
+    ``theirs`` is a module, or a function of the input with ``zero_grad`` its module's.
     """
     tx = torch.from_numpy(x).requires_grad_(True)
     tdout = torch.from_numpy(dout)
+    zero_grad = zero_grad or theirs.zero_grad
 
     def run_ours():
         ours.zero_grad()
@@ -96,7 +101,7 @@ def forward_backward_pair(ours, theirs, x, dout):
         ours.backward(dout)
 
     def run_theirs():
-        theirs.zero_grad()
+        zero_grad()
         tx.grad = None
         theirs(tx).backward(tdout)
 
@@ -170,6 +175,25 @@ def pool_case(kind, shape=(64, 16, 28, 28), seed=0):
     return forward_backward_pair(ours, theirs, x, dout)
 
 
+def recurrent_case(kind, N=64, T=50, D=32, H=128, seed=0):
+    """Forward + backward through time of an RNN or LSTM, with the same weights in both libraries.
+
+    PyTorch stores the transposed weights and two bias vectors; course_lib's single bias is
+    their sum, so PyTorch gets it as ``bias_ih`` and zeros as ``bias_hh``.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, T, D), dtype=np.float32)
+    dout = rng.standard_normal((N, T, H), dtype=np.float32)
+    ours = RNN(D, H, rng=rng) if kind == "rnn" else LSTM(D, H, rng=rng)
+    theirs = (torch.nn.RNN if kind == "rnn" else torch.nn.LSTM)(D, H, batch_first=True)
+    with torch.no_grad():
+        theirs.weight_ih_l0.copy_(torch.from_numpy(ours.W_x.data.T.copy()))
+        theirs.weight_hh_l0.copy_(torch.from_numpy(ours.W_h.data.T.copy()))
+        theirs.bias_ih_l0.copy_(torch.from_numpy(ours.b.data))
+        theirs.bias_hh_l0.zero_()
+    return forward_backward_pair(ours, lambda tx: theirs(tx)[0], x, dout, theirs.zero_grad)
+
+
 def training_step_case(N=64, seed=0):
     """One Adam step of the same small CNN, from the same weights, on 8x8 images."""
     rng = np.random.default_rng(seed)
@@ -220,6 +244,8 @@ WORKLOADS = [
     ("MaxPool2D 2x2, 64x16x28x28 (fwd+bwd)", lambda: pool_case("max"), None),
     ("AvgPool2D 2x2, 64x16x28x28 (fwd+bwd)", lambda: pool_case("avg"), None),
     ("CNN training step, 64 digits 8x8 (Adam)", training_step_case, 2.5),
+    ("RNN tanh 64x50x32 -> 128 (fwd+bwd)", lambda: recurrent_case("rnn"), 2.0),
+    ("LSTM 64x50x32 -> 128 (fwd+bwd)", lambda: recurrent_case("lstm"), 2.0),
 ]
 
 
@@ -256,7 +282,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=40, help="timed calls per library and workload")
+    parser.add_argument("--only", nargs="+", metavar="WORD",
+                        help="run only the workloads whose name contains one of these words")
     args = parser.parse_args()
+    workloads = [w for w in WORKLOADS
+                 if not args.only or any(word.lower() in w[0].lower() for word in args.only)]
+    if not workloads:
+        parser.error(f"no workload name contains any of {args.only}")
 
     if torch is None:
         print("PyTorch is not installed, so there is nothing to compare with; install the "
@@ -279,7 +311,7 @@ def main():
         print(f"\n== {threads} thread(s) ==")
         print(f"{'workload':44s} {'course_lib ms':>19s} {'PyTorch ms':>19s} {'ratio':>13s} {'target':>7s}")
         print(f"{'':44s} {'median   best':>19s} {'median   best':>19s} {'median best':>13s}")
-        for name, build, target in WORKLOADS:
+        for name, build, target in workloads:
             ours, theirs = build()
             t_ours, t_theirs = time_pair(ours, theirs, args.repeat)
             med_o, med_t = statistics.median(t_ours), statistics.median(t_theirs)

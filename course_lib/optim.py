@@ -22,9 +22,16 @@ An optimizer keeps its state (momentum buffer, squared-gradient sums, moments,
 step count) per parameter in ``self.state[p]``. Updates are in place on
 ``p.data`` and use ``xp = get_array_module(p.data)``, so NumPy and CuPy
 parameters both work.
+
+``clip_grad_norm`` (PyTorch's ``clip_grad_norm_``) rescales all gradients
+together before ``step`` when their total norm is too large, the usual guard
+against the exploding gradients of recurrent networks.
 """
 
+import math
 from numbers import Real
+
+import numpy as np
 
 from .backend import get_array_module
 from .parameter import Parameter
@@ -262,4 +269,60 @@ class Adam(Optimizer):
         return {**super()._hyper(), "betas": self.betas, "eps": self.eps}
 
 
-__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam"]
+def clip_grad_norm(params_or_grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale all gradients together so that their total norm is at most ``max_norm``; in place.
+
+    PyTorch's ``torch.nn.utils.clip_grad_norm_``: the total norm is the norm of
+    all gradients joined into one vector,
+
+        total = (sum_p sum_i |g_pi| ** norm_type) ** (1 / norm_type)     (max_i |g_pi| for inf)
+
+    and every gradient is multiplied by ``min(1, max_norm / (total + 1e-6))``,
+    so when ``total > max_norm`` the new total is just under ``max_norm``,
+    and the direction of the whole update stays the same. The 1e-6 keeps the
+    division finite for zero gradients.
+
+    Args:
+        params_or_grads: a Parameter or an iterable of Parameters (their ``.grad``
+            is scaled), or a gradient array or an iterable of them (scaled in place).
+        max_norm: the largest total norm allowed, ``>= 0``.
+        norm_type: ``p >= 1`` of the p-norm, or ``math.inf`` for the largest absolute entry.
+        error_if_nonfinite: raise when the total norm is NaN or infinite instead of
+            scaling by it (which, as in PyTorch, turns the gradients into NaN).
+    Returns:
+        the total norm before clipping, as a float.
+    """
+    items = [params_or_grads] if isinstance(params_or_grads, Parameter) or hasattr(
+        params_or_grads, "shape") else params_or_grads
+    try:
+        items = list(items)
+    except TypeError:
+        raise TypeError("clip_grad_norm expects Parameters or gradient arrays (or a list of them), "
+                        f"got {type(params_or_grads).__name__}") from None
+    grads = []
+    for k, item in enumerate(items):
+        g = item.grad if isinstance(item, Parameter) else item
+        if not hasattr(g, "shape") or not hasattr(g, "dtype") or g.dtype.kind not in "fc":
+            raise TypeError(f"clip_grad_norm: item {k} is a {type(item).__name__}, not a Parameter "
+                            "or a floating-point gradient array")
+        grads.append(g)
+    max_norm = _check_number("max_norm", max_norm)
+    norm_type = _check_number("norm_type", norm_type, low=1.0)
+    if not grads:
+        return 0.0
+    # The norm of the per-array norms is the norm of all entries joined (as PyTorch computes it).
+    norms = [float(get_array_module(g).linalg.norm(g.ravel(), ord=norm_type)) if g.size else 0.0
+             for g in grads]
+    total = float(np.linalg.norm(np.array(norms), ord=norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise ValueError(f"the total gradient norm is {total}: some gradient holds NaN or inf, "
+                         "so clipping cannot make it finite")
+    coef = max_norm / (total + 1e-6)
+    # "not coef >= 1" also holds for NaN: as in PyTorch, a NaN norm makes every gradient NaN.
+    if not coef >= 1:
+        for g in grads:
+            g *= coef
+    return total
+
+
+__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "clip_grad_norm"]

@@ -10,3 +10,4 @@ from .shape import Flatten
 from .norm import BatchNorm1d, BatchNorm2d
 from .dropout import Dropout
 from .embedding import Embedding
+from .recurrent import RNN, LSTM
