@@ -51,6 +51,8 @@ STUDENT_ID_RULE = ("letters, digits and . _ @ + - only, starting with a letter o
                    "at most 64 characters")
 #: Workers a student's grading may end before it is given up with a status.
 WORKER_ATTEMPTS = 2
+#: Workers that may die before they are ready (a fault of the machine, not of a student).
+WORKER_START_FAILURES = 3
 
 
 class GradingError(Exception):
@@ -354,9 +356,14 @@ def grade_one(chapter, student_id, notebook, out_dir, settings, key, submissions
 
 
 class _Worker:
-    """A worker process and the pipe to it; it grades one job at a time."""
+    """A worker process and the pipe to it; it grades one job at a time.
+
+    Its first message is ``"ready"``: a worker that dies before it is ready
+    could not start, whatever job it was given.
+    """
 
     def __init__(self, context):
+        self.ready = False
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child, os.getpid()),
                                        daemon=True)
@@ -384,10 +391,12 @@ def _run_pool(jobs, workers, done):
 
     A worker that dies is replaced; its job goes back to the front of the
     queue, and after WORKER_ATTEMPTS deaths it gets a status row instead.
+    Raises GradingError when workers keep dying before they are ready.
     """
     context = multiprocessing.get_context("spawn")
     queue = deque(jobs)
     deaths = Counter()
+    start_failures = 0
     idle, busy = [], {}   # busy: worker -> job
     try:
         while queue or busy:
@@ -405,14 +414,24 @@ def _run_pool(jobs, workers, done):
                     continue
                 try:
                     error = worker.conn.recv()
-                except (EOFError, OSError):  # it died mid-job
+                except (EOFError, OSError):  # it died
                     del busy[worker]
                     worker.stop(kill=True)
+                    if not worker.ready:
+                        start_failures += 1
+                        if start_failures >= WORKER_START_FAILURES:
+                            raise GradingError("the grader's worker processes cannot start "
+                                               f"(exit code {worker.process.exitcode})")
+                        queue.appendleft(job)
+                        continue
                     deaths[job.student] += 1
                     if deaths[job.student] < WORKER_ATTEMPTS:
                         queue.appendleft(job)
                     else:
                         done(job, _worker_died(job, worker.process.exitcode))
+                    continue
+                if error == "ready":
+                    worker.ready = True
                     continue
                 del busy[worker]
                 idle.append(worker)
@@ -440,6 +459,7 @@ def _worker_died(job, exitcode):
 def _worker_main(conn, parent):
     """A worker process: grade the jobs that come through ``conn`` until it sends None."""
     sandbox.die_with_parent(parent)
+    conn.send("ready")
     try:
         while True:
             try:

@@ -302,17 +302,17 @@ class MemoryCgroup:
                 pass
 
 
-def grading_command(course, subs, out, *extra):
+def grading_command(course, subs, out, cell_timeout=CELL_TIMEOUT):
     return [sys.executable, "-m", "autograde", "--course-root", str(course.root), "--state",
             str(course.state), "grade", "toy", str(subs), "--out", str(out), "--workers", "2",
-            "--cell-timeout", str(CELL_TIMEOUT), "--total-timeout", str(TOTAL_TIMEOUT),
-            "--quiet", *extra]
+            "--cell-timeout", str(cell_timeout), "--total-timeout", str(TOTAL_TIMEOUT),
+            "--quiet"]
 
 
-def settings():
+def settings(cell_timeout=CELL_TIMEOUT):
     """What the command's --cell-timeout and --total-timeout give, for runs through the API."""
     from autograde.config import load_settings
-    return load_settings(cell_timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
+    return load_settings(cell_timeout=cell_timeout, total_timeout=TOTAL_TIMEOUT)
 
 
 def read_grades(path):
@@ -362,17 +362,18 @@ def batch(course):
         cgroup.remove()
     grader_peak = sum(peaks.values())
     limit = f"{COMMAND_MEMORY >> 30} GiB cgroup" if cgroup.path else "no limit (no cgroup here)"
-    print(f"\ngrader peak memory: {grader_peak / 2**20:.0f} MiB over {len(peaks)} processes "
-          f"(the command and its workers, each at its own peak); whole command with sandboxes: "
-          + (f"{command_peak / 2**20:.0f} MiB" if command_peak else "not measured")
-          + f"; memory limit: {limit}")
+    memory = (f"\ngrader peak memory: {grader_peak / 2**20:.0f} MiB over {len(peaks)} processes "
+              "(the command and its workers, each at its own peak); whole command with "
+              "sandboxes: " + (f"{command_peak / 2**20:.0f} MiB" if command_peak else
+                               "not measured") + f"; memory limit: {limit}")
     return {"returncode": proc.returncode, "stdout": out.decode(), "stderr": err.decode(),
             "grades": read_grades(root / "out" / "grades.csv"),
             "solo_grades": read_grades(root / "solo_out" / "grades.csv"), "solo_of": solo_of,
             "solo_tests": {kind: _outcomes(root / "solo_out", student)
                            for kind, student in solo_of.items()},
             "honest": honest, "expect": expect, "out": root / "out",
-            "grader_peak": grader_peak, "oom_kills": oom_kills, "cgroup": cgroup.path}
+            "grader_peak": grader_peak, "oom_kills": oom_kills, "cgroup": cgroup.path,
+            "memory": memory}
 
 
 def test_the_command_grades_everyone(batch):
@@ -454,32 +455,39 @@ def test_long_exception_names_are_cut_in_results(batch):
     assert (batch["out"] / "results" / "toy" / "long_type_name.json").stat().st_size < 20_000
 
 
-def test_the_grader_stays_under_its_memory_bound(batch):
-    assert 0 < batch["grader_peak"] < GRADER_PEAK_LIMIT, batch["grader_peak"]
+def test_the_grader_stays_under_its_memory_bound(batch, capsys):
+    with capsys.disabled():  # shown when this file runs on its own (pytest -n 0)
+        print(batch["memory"])
+    assert 0 < batch["grader_peak"] < GRADER_PEAK_LIMIT, batch["memory"]
 
 
 # ---------------------------------------------------------------------------
 # kill -9 of the command
 
 
-SLEEPER = "import time\ntime.sleep(4)\n"
+# Two cells that each sleep past the cell limit: a grader left to itself would go on
+# for twice KILL_CELL_TIMEOUT after the kill, longer than the 10 s allowed.
+KILL_CELL_TIMEOUT = 8
+SLEEPER_MARK = "sleeper-3c9a"
+SLEEPER = f"open('/proc/self/comm', 'w').write({SLEEPER_MARK!r})\nimport time\ntime.sleep(600)\n"
 
 
 def test_kill_minus_9_leaves_no_process_and_a_rerun_resumes(course, tmp_path):
     course, _ = course
     subs = tmp_path / "subs"
     for i in range(6):
-        write(subs, f"s{i}", solved("relu", "softmax", "running_mean",
-                                    added=[SLEEPER] if i % 2 else []))
+        write(subs, f"s{i}", solved("relu", "softmax", "running_mean"))
+    write(subs, "asleep", solved("relu", added=[SLEEPER, SLEEPER]))  # graded first
     write(subs, "broken", b"{")
     reference = grade("toy", subs, tmp_path / "reference", course=course, workers=2,
-                      settings=settings(), progress=False)
+                      settings=settings(KILL_CELL_TIMEOUT), progress=False)
+    assert "timeout" in read_grades(tmp_path / "reference" / "grades.csv")["asleep"]["status"]
     assert reference.failed == {}
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(tmp))
     out = tmp_path / "out"
-    proc = subprocess.Popen(grading_command(course, subs, out), env=env,
+    proc = subprocess.Popen(grading_command(course, subs, out, KILL_CELL_TIMEOUT), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # Mid-batch: some results written, and a sandbox running student code.
@@ -487,7 +495,7 @@ def test_kill_minus_9_leaves_no_process_and_a_rerun_resumes(course, tmp_path):
         while time.monotonic() < deadline:
             done = list((out / "results" / "toy").glob("*.json")) if out.exists() else []
             tree = descendants(proc.pid)
-            if done and any(is_sandbox_process(p) for p in tree) and len(done) < 7:
+            if done and any(_comm(p) == SLEEPER_MARK for p in tree):
                 break
             time.sleep(0.05)
         else:
@@ -502,18 +510,38 @@ def test_kill_minus_9_leaves_no_process_and_a_rerun_resumes(course, tmp_path):
             time.sleep(0.05)
         left = _alive(started)
         assert not left, f"left after 10 s: {[(p, _cmdline(p)) for p in left]}"
+        # Nor any process started after the snapshot: the batch's carry its TMPDIR or work there.
+        left = [p for p in _all_pids() if _of_batch(p, tmp)]
+        assert not left, f"left after 10 s: {[(p, _cmdline(p)) for p in left]}"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert [p.name for p in tmp.iterdir()], "the killed grader left no scratch folder to sweep"
 
-    rerun = subprocess.run(grading_command(course, subs, out), env=env, capture_output=True,
-                           text=True, timeout=300)
+    rerun = subprocess.run(grading_command(course, subs, out, KILL_CELL_TIMEOUT), env=env,
+                           capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "unchanged 0" not in rerun.stdout, rerun.stdout  # it resumed
     assert (out / "grades.csv").read_text() == (tmp_path / "reference" / "grades.csv").read_text()
     assert list(tmp.iterdir()) == [], "scratch folders accumulate"
+
+
+def _all_pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _of_batch(pid, tmp):
+    """True for a living process that runs in ``tmp`` or has it as its TMPDIR."""
+    if _alive({pid: _start_time(pid)}) == []:
+        return False
+    try:
+        if os.readlink(f"/proc/{pid}/cwd").startswith(str(tmp)):
+            return True
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f"TMPDIR={tmp}".encode() in f.read().split(b"\0")
+    except OSError:
+        return False
 
 
 def _start_time(pid):
@@ -627,3 +655,21 @@ def test_a_dead_worker_is_replaced_and_its_student_graded(course, tmp_path, deat
         assert "ended the grader's worker process 2 times (killed by signal 9)" in \
             rows["victim"]["status"]
         assert (tmp_path / "out" / "feedback" / "victim" / "toy.html").is_file()
+
+
+def test_workers_that_cannot_start_are_a_grading_error_not_student_rows(course, tmp_path,
+                                                                        monkeypatch):
+    # A broken installation: worker processes fail while importing the grader. That is
+    # the machine's fault, so no student may get a status row for it.
+    from autograde.grade import GradingError
+    course, _ = course
+    fake = tmp_path / "fake"
+    (fake / "autograde").mkdir(parents=True)
+    (fake / "autograde" / "__init__.py").write_text("raise ImportError('a broken install')\n")
+    monkeypatch.syspath_prepend(str(fake))  # what spawned workers import from
+    for i in range(3):
+        write(tmp_path / "subs", f"s{i}", solved("relu"))
+    with pytest.raises(GradingError, match="worker processes cannot start"):
+        grade("toy", tmp_path / "subs", tmp_path / "out", course=course, workers=2,
+              settings=settings(), progress=False)
+    assert not list((tmp_path / "out" / "results").rglob("*.json"))
