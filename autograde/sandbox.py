@@ -237,7 +237,7 @@ def _probe_namespaces():
     modes.append("userns")
     reasons = []
     for mode in modes:
-        with tempfile.TemporaryDirectory(prefix="autograde-probe-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="probe-", dir=scratch_dir()) as tmp:
             cfg = _config(["/bin/true"], tmp, Limits(cpu_seconds=5), default_env(tmp),
                           mode=mode, cgroups=None)
             cfg["payload"] = False
