@@ -114,3 +114,13 @@ def test_gpu_round_trip():
     assert backend.device_of(g) == "gpu"
     assert backend.get_array_module(g).__name__ == "cupy"
     np.testing.assert_array_equal(backend.to_numpy(g), x)
+
+
+def test_describe_without_cupy_is_one_plain_sentence(monkeypatch):
+    """What chapter 00 prints on a machine without CuPy: no exception class names."""
+    monkeypatch.setattr(backend, "_load_cupy", lambda: None)
+    monkeypatch.setattr(backend, "_cupy_error", "ModuleNotFoundError: No module named 'cupy'")
+    monkeypatch.delenv("COURSE_LIB_DEVICE", raising=False)
+    backend._device = None
+    assert backend.describe() == ("course_lib runs on the CPU by default; no GPU can be used, "
+                                  "because CuPy is not installed.")
