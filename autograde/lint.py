@@ -188,8 +188,22 @@ def _unnamed_checks(code, answer_names):
     from autograde.judge import CHECK_LINE
     check_lines = [i for i, text in enumerate(code.splitlines(), start=1) if CHECK_LINE.match(text)]
     first = check_lines[0] if check_lines else None
-    for stmt in ast.parse(code).body:
-        used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & set(answer_names)
+    body = ast.parse(code).body
+    # A helper's body runs where it is called, under that line's check; calling
+    # a helper that uses a student function counts as using it.
+    student = set(answer_names)
+    defs = [s for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    grown = True
+    while grown:
+        grown = False
+        for d in defs:
+            if d.name not in student and {n.id for n in ast.walk(d) if isinstance(n, ast.Name)} & student:
+                student.add(d.name)
+                grown = True
+    for stmt in body:
+        if stmt in defs:
+            continue
+        used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & student
         if used and (first is None or stmt.lineno < first):
             return [f"its hidden part uses {', '.join(sorted(used))} (line {stmt.lineno} of the part) "
                     "before any `# check: <property>` line: name what each group of hidden checks "

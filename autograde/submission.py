@@ -14,6 +14,7 @@ locked cells, a changed kernelspec).
 """
 
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,14 @@ from course_lib.checks import SECRET_ENV
 
 from autograde.client import RunnerClient, RunnerFailure
 from autograde.judge import Judge, Verdict
-from autograde.notebook_io import SubmissionError, parse_submission, rebuild
+from autograde.notebook_io import SubmissionError, defined_names, parse_submission, rebuild
+
+_UNDEFINED = re.compile(r"NameError: name '(\w+)' is not defined")
+
+
+def _names_of(source):
+    """Top-level names an answer cell defines; for one that does not parse, its def and class lines."""
+    return defined_names(source) or re.findall(r"^(?:def|class)\s+(\w+)", source, re.M)
 from autograde.sandbox import scratch_dir
 
 #: Characters of output (stdout, stderr, tracebacks) kept of one submission in all.
@@ -189,6 +197,7 @@ class _Execution:
         self.restarts = 0
         self.stopped = ""        # why the remaining cells are not run
         self.cut = []            # labels of the cells whose output was cut
+        self.broken = {}         # name an answer cell defines -> what that cell raised
         self.budget = OUTPUT_BUDGET
 
     def run(self):
@@ -257,6 +266,12 @@ class _Execution:
             self.succeeded.append(rec.cell.source)
         elif rec.error and rec.error.get("type") == "MemoryError":
             self.notes.append(f"memory limit in {rec.cell.label}")
+        elif rec.cell.kind == "answer":
+            # Its tests would only say "name ... is not defined": say why.
+            what = str((rec.error or {}).get("type") or "an error")[:80]
+            self.notes.append(f"{rec.cell.label} raised {what} and did not run")
+            for name in _names_of(rec.cell.source):
+                self.broken[name] = what
 
     def keep(self, text):
         """What fits of ``text`` in the submission's output budget, with a note if cut."""
@@ -273,6 +288,11 @@ class _Execution:
         rec.verdict = self.judge.run_test(rec.cell.source, deadline)
         if rec.verdict.failure is not None:
             self.recover(rec.verdict.failure, rec.cell)
+        elif not rec.verdict.passed:
+            match = _UNDEFINED.match(rec.verdict.message)
+            if match and match.group(1) in self.broken:
+                rec.verdict.message += (f" Its answer cell raised {self.broken[match.group(1)]} when "
+                                        "it ran, so nothing in it was defined: fix that error first.")
 
     def recover(self, failure, cell):
         """Note the failure, start a fresh process and replay the cells that had succeeded."""

@@ -286,3 +286,37 @@ def test_nbgrader_validate_in_the_repository_finds_its_configuration():
                           cwd=repo, capture_output=True, text=True, timeout=300)
     assert "No nbgrader_config.py file found" not in proc.stdout + proc.stderr
     assert "VALIDATION FAILED" in proc.stdout, proc.stdout + proc.stderr   # the stubs fail
+
+
+def test_an_answer_cell_that_does_not_run_is_named_in_the_status_and_its_tests(tmp_path):
+    from autograde.grade import grade
+    path = _toy_submission(tmp_path, "def relu(x):\nreturn x\n")      # IndentationError
+    subs = tmp_path / "subs" / "ann"
+    subs.mkdir(parents=True)
+    shutil.copy(path, subs / "toy.ipynb")
+    grade("toy", tmp_path / "subs", tmp_path / "out", course=Course(FIXTURE.root, state=tmp_path / "s"),
+          progress=False)
+    result = json.loads((tmp_path / "out" / "results" / "toy" / "ann.json").read_text())
+    assert "cell 4 (relu) raised IndentationError and did not run" in result["status"]
+    relu = next(t for t in result["tests"] if t["grade_id"] == "test_relu")
+    assert relu["message"].startswith("NameError: name 'relu' is not defined")
+    assert "Its answer cell raised IndentationError when it ran" in relu["message"]
+
+
+def test_lint_accepts_a_hidden_helper_defined_before_the_first_check(tmp_path):
+    from autograde.lint import lint_notebook
+    cells = [{"cell_type": "code", "id": "a", "metadata": {"nbgrader": {
+                 "grade": False, "grade_id": "f", "locked": False, "solution": True}},
+              "source": "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
+              "outputs": [], "execution_count": None},
+             {"cell_type": "code", "id": "t", "metadata": {"nbgrader": {
+                 "grade": True, "grade_id": "t", "locked": True, "points": 1, "solution": False}},
+              "source": "### BEGIN HIDDEN TESTS\ndef twice_f(v):\n    return 2 * f(v)\n"
+                        "# check: f doubled\nassert twice_f(1) == 2\n### END HIDDEN TESTS\n",
+              "outputs": [], "execution_count": None}]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert lint_notebook(path) == []
+    cells[1]["source"] = cells[1]["source"].replace("# check: f doubled\nassert", "assert")
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert any("before any `# check:" in p for p in lint_notebook(path))
