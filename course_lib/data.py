@@ -321,3 +321,50 @@ class DataLoader:
                 yield self.X[order_X[batch]]
             else:
                 yield self.X[order_X[batch]], self.y[order_y[batch]]
+
+
+# ---------------------------------------------------------------- augmentation
+
+def random_shifts(images, rng, max_shift=1):
+    """Each image moved by its own random whole-pixel offset, the uncovered border filled with 0.
+
+    Data augmentation for small images: a digit moved by a pixel is still the
+    same digit, so a network trained on shifted copies learns to ignore such
+    moves. Image n is moved down by ``di[n]`` and right by ``dj[n]`` pixels,
+    both drawn uniformly from ``-max_shift..max_shift`` (negative: up or left)::
+
+        out[n, c, i, j] = images[n, c, i - di[n], j - dj[n]]   (0 outside the image)
+
+    Pixels moved past the edge are lost. Loops over the (2*max_shift + 1)**2
+    offsets, never over images.
+
+    Args:
+        images: array of shape (N, C, H, W) (NumPy or CuPy), zero where blank.
+        rng: ``numpy.random.Generator`` that draws the offsets.
+        max_shift: largest move in pixels along each axis, an int >= 0 and
+            smaller than H and W.
+
+    Returns:
+        A new array of the same shape and dtype.
+    """
+    if not hasattr(images, "shape") or images.ndim != 4:
+        raise ValueError("random_shifts expects images of shape (N, C, H, W), got "
+                         + (f"shape {tuple(images.shape)}" if hasattr(images, "shape")
+                            else type(images).__name__))
+    if isinstance(max_shift, bool) or not isinstance(max_shift, Integral) or max_shift < 0:
+        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
+    N, _, H, W = images.shape
+    m = int(max_shift)
+    if m >= min(H, W):
+        raise ValueError(f"max_shift={m} would move a {H}x{W} image out of the frame; "
+                         f"use at most {min(H, W) - 1}")
+    xp = get_array_module(images)
+    offsets = rng.integers(-m, m + 1, size=(2, N))
+    padded = xp.pad(images, ((0, 0), (0, 0), (m, m), (m, m)))
+    out = xp.empty_like(images)
+    for di in range(-m, m + 1):
+        for dj in range(-m, m + 1):
+            chosen = xp.asarray(np.flatnonzero((offsets[0] == di) & (offsets[1] == dj)))
+            # out[i, j] = images[i - di, j - dj] = padded[i - di + m, j - dj + m]
+            out[chosen] = padded[chosen, :, m - di:m - di + H, m - dj:m - dj + W]
+    return out
