@@ -7,8 +7,9 @@ its points and the permitted message. Everything that is not the
 instructor's markdown is escaped. Hidden test source, hidden inputs and
 reference values never reach this module.
 
-The page runs no script: no MathJax is installed with the course (the math
-of the lecture shows as its TeX source, ``$x^2$``), and its
+The page runs no script. The lecture's math is turned into MathML here
+(latex2mathml), which browsers draw natively, offline; a formula it cannot
+convert shows as its TeX source, ``$x^2$``. The page's
 Content-Security-Policy (:data:`CSP`) forbids scripts, frames, forms and
 every load from outside the page, so nothing a student's output holds can
 act in the reader's browser. What the student controls is cut to fit
@@ -85,8 +86,26 @@ def _pre(text, css, budget):
 _markdown_renderer = None
 
 
+#: TeX commands that would put a link, a style or a name on the page.
+_UNSAFE_TEX = re.compile(r"\\(href|url|style|class|cssId|html|data|unicode)\b")
+_MATHML_ATTRS = re.compile(r'\s(href|style|class|id|xlink:href|on\w+)="[^"]*"')
+
+
+def _mathml(tex, display):
+    """MathML for the instructor's TeX ``tex``, or None when it cannot or may not be converted."""
+    if _UNSAFE_TEX.search(tex):
+        return None
+    try:
+        from latex2mathml.converter import convert
+        # HTML needs no namespace; leaving it out keeps every address off the page.
+        mathml = convert(tex, display=display).replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "")
+        return _MATHML_ATTRS.sub("", mathml)
+    except Exception:  # an unsupported command: the TeX source is shown instead
+        return None
+
+
 def _markdown(text):
-    """Render the instructor's markdown; math stays as TeX source (``$...$``)."""
+    """Render the instructor's markdown; math becomes MathML (or stays TeX source)."""
     global _markdown_renderer
     if _markdown_renderer is None:
         import mistune
@@ -94,10 +113,10 @@ def _markdown(text):
         class Renderer(mistune.HTMLRenderer):
             # The math plugin keeps * and _ inside $...$ from turning into markup.
             def inline_math(self, text):
-                return f'<code class="math">${_esc(text)}$</code>'
+                return _mathml(text, "inline") or f'<code class="math">${_esc(text)}$</code>'
 
             def block_math(self, text):
-                return f'<pre class="math">$$\n{_esc(text)}\n$$</pre>\n'
+                return (_mathml(text, "block") or f'<pre class="math">$$\n{_esc(text)}\n$$</pre>') + "\n"
 
         _markdown_renderer = mistune.create_markdown(
             escape=False, renderer=Renderer(escape=False),

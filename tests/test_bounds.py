@@ -187,13 +187,24 @@ def test_a_feedback_page_stays_under_its_bound(text):
         assert text[:20] not in page  # escaped
 
 
-def test_a_feedback_page_forbids_scripts_and_shows_math_as_source():
+def test_a_feedback_page_forbids_scripts_and_draws_math_as_mathml():
     from autograde.feedback import render
     page = render(*_records("<script>alert(1)</script>"))
     head = page[:page.index("</head>")]
     assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\';' in head
     assert head.index("Content-Security-Policy") < head.index("<title>")
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    # The lecture's math, as written: no MathJax, nothing loaded from elsewhere.
-    assert '<code class="math">$\\mathrm{relu}(x) = \\max(x, 0)$</code>' in page
+    # The lecture's math as MathML, drawn by the browser: no script, nothing loaded from elsewhere.
+    relu = "".join(f'<mi mathvariant="normal">{c}</mi>' for c in "relu")
+    assert '<math display="inline">' in page and relu in page
+    assert "\\mathrm{relu}" not in page
+
+
+@pytest.mark.parametrize("tex", [r"\href{javascript:alert(1)}{x}", r"\style{color:red}{x}",
+                                 r"\class{evil}{x}", r"\cssId{top}{x}"])
+def test_math_that_would_link_or_style_stays_tex_source(tex):
+    from autograde.feedback import _markdown
+    page = _markdown(f"before ${tex}$ after")
+    assert "<math" not in page and "href=" not in page and "style=" not in page
+    assert "<code class=\"math\">" in page
     assert "http://" not in page and "https://" not in page
