@@ -59,6 +59,15 @@ validate: $(STAMP)
 mutate: $(STAMP)
 	$(PY) -m autograde mutate $(CHAPTER) $(if $(EXERCISE),--exercise $(EXERCISE)) --workers $(WORKERS)
 
+# The student-safe course tree (release, course_lib, validate; no solutions or hidden tests).
+publish: $(STAMP)
+	@test -n "$(DIR)" || { echo "usage: make publish DIR=path/to/student-course [COURSE_ID=nn101]"; exit 2; }
+	$(PY) -m autograde publish $(DIR) $(if $(COURSE_ID),--course-id $(COURSE_ID))
+
+# Grades of every chapter graded into OUT as CSV, Canvas and Moodle imports, and nbgrader's gradebook.
+export: $(STAMP)
+	$(PY) -m autograde export $(OUT)
+
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 

@@ -11,12 +11,15 @@ python -m autograde release [CHAPTER ...]
     nbgrader (all chapters when none is given). Commit the result.
 
 python -m autograde grade CHAPTER SUBMISSIONS_DIR --out OUT_DIR [--workers N]
+                         [--scheduler ADDRESS|local:N] [--allow-weak-sandbox]
     Grade SUBMISSIONS_DIR/<student_id>/<CHAPTER>.ipynb (or nbgrader's
     <student_id>/<CHAPTER>/<CHAPTER>.ipynb) for every student folder.
     Writes OUT_DIR/feedback/<student_id>/<CHAPTER>.html,
     OUT_DIR/results/<CHAPTER>/<student_id>.json and OUT_DIR/grades.csv
     (student_id, assignment, score, max_score, status) of every chapter
     graded into OUT_DIR. A rerun skips students whose submission has not changed.
+    --scheduler grades on the workers of a Dask scheduler (pip install -e
+    ".[cluster]"); local:N starts N worker processes here.
 
 python -m autograde lint [CHAPTER ...]
     Check the chapters' source notebooks against docs/authoring.md.
@@ -31,6 +34,15 @@ python -m autograde mutate [CHAPTER ...] [--exercise GRADE_ID] [--workers N]
 python -m autograde validate NOTEBOOK [--chapter CHAPTER]
     Run a student's notebook the way the grader does, against its chapter's
     visible tests, and print every failing test's message in full.
+
+python -m autograde publish DIR [--course-id ID]
+    Write the student-safe course tree into DIR: the release, course_lib, the
+    grader's validate, the student README, Makefile and environment. Nothing of
+    solutions/, the tests or the grading state.
+
+python -m autograde export OUT_DIR [--to DIR]
+    Write the grades of every chapter graded into OUT_DIR as plain CSV, Canvas's
+    and Moodle's import CSV, and into nbgrader's gradebook (formgrader).
 """
 
 
@@ -58,6 +70,13 @@ def _parser():
     grd.add_argument("--total-timeout", type=float, default=None,
                      help="seconds per submission (default: c.CourseGrader.total_timeout)")
     grd.add_argument("--quiet", action="store_true", help="no progress bar")
+    grd.add_argument("--shared-output", action="store_true",
+                     help="let other users of this machine read OUT_DIR (default: only you)")
+    grd.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="grade on the workers of this Dask scheduler (tcp://host:8786), "
+                          "or on N local worker processes (local:N)")
+    grd.add_argument("--allow-weak-sandbox", action="store_true",
+                     help="let Dask workers whose sandbox gives resource limits only grade")
 
     lnt = sub.add_parser("lint", help="check the authoring contract")
     lnt.add_argument("chapters", nargs="*", metavar="CHAPTER")
@@ -76,6 +95,17 @@ def _parser():
     val = sub.add_parser("validate", help="check a notebook against its visible tests")
     val.add_argument("notebook", type=Path, metavar="NOTEBOOK")
     val.add_argument("--chapter", default=None, help="the chapter (default: the file's name)")
+
+    pub = sub.add_parser("publish", help="write the student-safe course tree")
+    pub.add_argument("dir", type=Path, metavar="DIR")
+    pub.add_argument("--course-id", default=None, help="nbgrader's course id, named in the README")
+
+    exp = sub.add_parser("export", help="grades as CSV for a spreadsheet, Canvas and Moodle")
+    exp.add_argument("out", type=Path, metavar="OUT_DIR", help="the folder `grade --out` wrote")
+    exp.add_argument("--to", type=Path, default=None, metavar="DIR",
+                     help="where the CSV files go (default: OUT_DIR/export)")
+    exp.add_argument("--no-gradebook", action="store_true",
+                     help="do not write the grades into nbgrader's gradebook")
     return parser
 
 
@@ -86,7 +116,7 @@ def main(argv=None):
     course = Course(**{k: v for k, v in (("root", args.course_root), ("state", args.state))
                        if v is not None})
     commands = {"release": _release, "grade": _grade, "lint": _lint, "validate": _validate,
-                "mutate": _mutate}
+                "mutate": _mutate, "publish": _publish, "export": _export}
     return commands[args.command](course, args)
 
 
@@ -121,13 +151,15 @@ def _grade(course, args):
     from autograde.grade import GradingError, grade
     from autograde.notebook_io import ChapterError
     settings = load_settings(cell_timeout=args.cell_timeout, total_timeout=args.total_timeout)
-    warning = sandbox_warning()
+    warning = None if args.scheduler else sandbox_warning()  # workers check their own
     if warning:
         print(warning, file=sys.stderr)
     start = time.perf_counter()
     try:
         report = grade(args.chapter, args.submissions, args.out, course=course,
-                       workers=max(1, args.workers), settings=settings, progress=not args.quiet)
+                       workers=max(1, args.workers), settings=settings, progress=not args.quiet,
+                       scheduler=args.scheduler, allow_weak_sandbox=args.allow_weak_sandbox,
+                       private=not args.shared_output)
     except (GradingError, ChapterError) as exc:
         print(f"grading failed: {exc}", file=sys.stderr)
         return 2
@@ -173,6 +205,29 @@ def _validate(course, args):
         return 2
     print(report(outcome))
     return 0 if outcome.passed else 1
+
+
+def _publish(course, args):
+    from autograde.publish import PublishError, publish
+    try:
+        names = publish(args.dir, course, course_id=args.course_id)
+    except PublishError as exc:
+        print(f"publish failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"published {len(names)} files into {args.dir}")
+    return 0
+
+
+def _export(course, args):
+    from autograde.export import ExportError, export
+    try:
+        written = export(args.out, args.to, course=course, gradebook=not args.no_gradebook)
+    except ExportError as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    return 0
 
 
 def _mutate(course, args):
