@@ -246,3 +246,13 @@ def test_a_clean_copy_installs_and_validates_with_its_own_commands(published, tm
     ok = subprocess.run([MAKE, "validate", f"VENV={venv}", f"NOTEBOOK={solved}"],
                         cwd=clean, capture_output=True, text=True, timeout=600, env=env)
     assert ok.returncode == 0 and "All visible tests pass" in ok.stdout, ok.stdout + ok.stderr
+
+
+def test_the_hub_configuration_loads():
+    """deploy/jupyterhub_config.py, which docs/instructor.md starts the hub with, is valid traitlets."""
+    from traitlets.config.loader import PyFileConfigLoader
+    hub = PyFileConfigLoader("jupyterhub_config.py", path=str(REPO.root / "deploy")).load_config()
+    assert hub.JupyterHub.ip == "127.0.0.1"
+    assert hub.Authenticator.admin_users == {"instructor"}
+    nbg = PyFileConfigLoader("nbgrader_config.py", path=str(REPO.root / "deploy")).load_config()
+    assert nbg.Exchange.root == "/srv/nbgrader/exchange" and nbg.CourseDirectory.course_id

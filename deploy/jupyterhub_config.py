@@ -1,0 +1,37 @@
+"""JupyterHub for one class of the course: local Linux accounts, nbgrader's exchange, one course id.
+
+Start it as root from the folder holding this file: `jupyterhub -f deploy/jupyterhub_config.py`.
+docs/instructor.md walks through the server's setup. Values an instructor changes come from the
+environment, so a test can run this same file on 127.0.0.1:
+
+  COURSE_ID          nbgrader's course id (default nn101)
+  COURSE_INSTRUCTOR  the instructor's Linux account (default instructor)
+  COURSE_STUDENTS    the students' accounts, comma-separated (default: none; add them later)
+  HUB_IP, HUB_PORT   where the hub listens (default 127.0.0.1:8000; put TLS in front of it)
+  HUB_STATE          folder for the hub's database and cookie secret (default /srv/jupyterhub)
+"""
+
+import os
+
+c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
+
+COURSE_ID = os.environ.get("COURSE_ID", "nn101")
+INSTRUCTOR = os.environ.get("COURSE_INSTRUCTOR", "instructor")
+STUDENTS = [s for s in os.environ.get("COURSE_STUDENTS", "").split(",") if s]
+STATE = os.environ.get("HUB_STATE", "/srv/jupyterhub")
+
+c.JupyterHub.ip = os.environ.get("HUB_IP", "127.0.0.1")
+c.JupyterHub.port = int(os.environ.get("HUB_PORT", "8000"))
+c.JupyterHub.db_url = "sqlite:///" + os.path.join(STATE, "jupyterhub.sqlite")
+c.JupyterHub.cookie_secret_file = os.path.join(STATE, "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.pid_file = os.path.join(STATE, "jupyterhub-proxy.pid")
+
+# Log in with the server's own accounts (PAM); each user's server runs as that Linux user.
+c.JupyterHub.authenticator_class = "jupyterhub.auth.PAMAuthenticator"
+c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
+c.Authenticator.allowed_users = {INSTRUCTOR, *STUDENTS}
+c.Authenticator.admin_users = {INSTRUCTOR}
+c.Spawner.default_url = "/lab"
+c.Spawner.notebook_dir = "~"
+# The course's environment (deploy/ lives in the course repository, installed under /opt/course).
+c.Spawner.cmd = [os.environ.get("COURSE_SINGLEUSER", "/opt/course/.venv/bin/jupyterhub-singleuser")]
