@@ -207,13 +207,16 @@ def notebook_path(submissions_dir, student, chapter):
 
 
 def grade(chapter, submissions_dir, out_dir, *, course=None, workers=1, settings=None,
-          progress=True, private=True):
+          progress=True, private=True, scheduler=None, allow_weak_sandbox=False):
     """Grade every student of ``submissions_dir`` for ``chapter``; return a BatchReport.
 
     ``OUT_DIR`` and what is written in it are private to the user who grades
     (0700 and 0600) unless ``private`` is False (0755 and 0644). Raises
     GradingError for an unknown chapter, an unreadable folder or a folder
-    without student folders.
+    without student folders. With ``scheduler`` (a Dask scheduler's address,
+    or ``local:N``) the students are graded on Dask workers instead of
+    ``workers`` local processes (see ``autograde.cluster``); results are
+    written here either way.
     """
     course = course or Course()
     if chapter not in course.chapters():
@@ -270,7 +273,11 @@ def grade(chapter, submissions_dir, out_dir, *, course=None, workers=1, settings
         bar.update()
 
     try:
-        if workers <= 1 or len(jobs) <= 1:
+        if scheduler:
+            from autograde.cluster import run_cluster
+            run_cluster(jobs, scheduler, done, course=course,
+                        allow_weak_sandbox=allow_weak_sandbox)
+        elif workers <= 1 or len(jobs) <= 1:
             for job in jobs:
                 done(job, _safe_grade_one(job))
         else:
