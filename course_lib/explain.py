@@ -31,8 +31,9 @@ _CAUSES = [
      "The inner sizes of a matrix product do not agree: in A @ B the last axis of A must be as long "
      "as the first axis of B. Check the order of the operands and whether one needs a transpose (.T)."),
     (None, r"could not be broadcast|broadcast input array",
-     "Two arrays whose shapes do not line up were combined elementwise. Common causes: a sum, mean or "
-     "max over an axis without keepdims=True, a missing transpose, or a bias of the wrong shape."),
+     "Two arrays whose shapes (in the message) do not line up were combined elementwise. Compare them "
+     "axis by axis from the right: a sum, mean or max without keepdims=True drops an axis, a missing "
+     "transpose swaps two, and a slice or padding of the wrong size changes one."),
     (None, r"(index|indices) .* out of bounds|out of bounds for axis",
      "An index is past the end of an axis: check which axis holds the samples and which the "
      "features or classes."),
