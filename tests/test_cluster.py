@@ -8,7 +8,9 @@ autograde grade --scheduler`` gives a grades.csv, result files and feedback
 pages byte-identical to a local run; so does a second run during which one
 worker is killed (SIGKILL to its whole group) while it grades a student.
 A worker whose chapter differs from the grader's refuses, and the command
-says why. The module takes about a minute and a half on two cores.
+says why. Killing the scheduler mid-batch ends the command with a message
+and a folder that a rerun completes. The module takes about two minutes on
+two cores.
 """
 
 import json
@@ -244,3 +246,37 @@ def test_a_malformed_scheduler_address_is_refused(address):
     from autograde import cluster as dask_grading
     with pytest.raises(ValueError, match="local:N|address"):
         dask_grading.parse_scheduler(address)
+
+
+def test_losing_the_scheduler_ends_the_command_resumably(batch, tmp_path):
+    pytest.importorskip("distributed", reason="Dask distributed is not installed")
+    if CAPS["mode"] == "rlimits":
+        pytest.skip("namespaces unavailable")
+    course, subs, root = batch
+    dask = DaskCluster(tmp_path, 1, env={"AUTOGRADE_COURSE_ROOT": str(FIXTURE)})
+    out = tmp_path / "out"
+    try:
+        proc = subprocess.Popen(command(course, subs, out, dask.address),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 300
+            while not [p for p in (out / "results" / "toy").glob("*.json")
+                       if not p.name.startswith("invalid-")]:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            _stop(dask.scheduler)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    finally:
+        dask.stop()
+    assert proc.returncode == 2, err[-3000:]
+    assert "lost the Dask scheduler" in err and "run the same command again" in err
+    # The folder resumes: a local rerun grades the rest and ends with the local grades.
+    again = subprocess.run(grading_command(course, subs, out), capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "unchanged 0" not in again.stdout
+    assert (out / "grades.csv").read_bytes() == (root / "local" / "grades.csv").read_bytes()
