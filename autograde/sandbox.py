@@ -507,10 +507,15 @@ def scratch_dir():
     import fcntl
     import tempfile
     sweep_scratch()
-    path = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
-    fd = os.open(os.path.join(path, ".lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    # Built under a name no sweep looks at, and renamed once locked: a sweep
+    # running meanwhile in another grader must never find it unlocked.
+    building = tempfile.mkdtemp(prefix=f".building-{SCRATCH_PREFIX}{os.getpid()}-")
+    fd = os.open(os.path.join(building, ".lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.mkdir(os.path.join(path, "stage"))
+    os.mkdir(os.path.join(building, "stage"))
+    path = os.path.join(os.path.dirname(building),
+                        os.path.basename(building)[len(".building-"):])
+    os.rename(building, path)
     _SCRATCH = (os.getpid(), path, fd)
     atexit.register(remove_scratch)
     return path

@@ -921,3 +921,30 @@ def test_a_process_removes_its_scratch_folder_when_it_exits(tmp_path):
                          env=dict(os.environ, TMPDIR=str(tmp_path)), check=True).stdout
     assert Path(out.strip()).parent == tmp_path and not Path(out.strip()).exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_sweep_in_another_grader_never_removes_a_scratch_folder_being_made(tmp_path, monkeypatch):
+    # Two graders start at once: one sweeps while the other is between creating
+    # its lock file and locking it. The folder being made must survive.
+    import fcntl
+    import tempfile
+    real_flock = fcntl.flock
+    swept = []
+
+    def flock_after_a_sweep(fd, op):
+        if not swept:
+            swept.append(sandbox.sweep_scratch(str(tmp_path)))
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(fcntl, "flock", flock_after_a_sweep)
+    monkeypatch.setattr(sandbox, "_SCRATCH", None)
+    try:
+        path = sandbox.scratch_dir()
+        assert swept == [0]
+        assert os.path.isdir(os.path.join(path, "stage"))
+        assert os.path.basename(path).startswith(sandbox.SCRATCH_PREFIX)
+        monkeypatch.setattr(fcntl, "flock", real_flock)
+        assert sandbox.sweep_scratch(str(tmp_path)) == 0   # locked: in use
+    finally:
+        sandbox.remove_scratch()
