@@ -9,6 +9,11 @@ environment, so a test can run this same file on 127.0.0.1:
   COURSE_STUDENTS    the students' accounts, comma-separated (default: none; add them later)
   HUB_IP, HUB_PORT   where the hub listens (default 127.0.0.1:8000; put TLS in front of it)
   HUB_STATE          folder for the hub's database and cookie secret (default /srv/jupyterhub)
+  NBGRADER_EXCHANGE  nbgrader's exchange folder (default /srv/nbgrader/exchange)
+
+Every single-user server gets COURSE_ID and NBGRADER_EXCHANGE, which deploy/nbgrader_config.py
+reads, so nbgrader's course id is the hub's. JUPYTER_CONFIG_PATH is passed on when it is set (a
+folder holding nbgrader_config.py other than /etc/jupyter, as the test uses).
 """
 
 import os
@@ -33,5 +38,12 @@ c.Authenticator.allowed_users = {INSTRUCTOR, *STUDENTS}
 c.Authenticator.admin_users = {INSTRUCTOR}
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
+# Only these variables of the hub's environment reach the users' servers (never the proxy's token).
+c.Spawner.environment = {
+    "COURSE_ID": COURSE_ID,
+    "NBGRADER_EXCHANGE": os.environ.get("NBGRADER_EXCHANGE", "/srv/nbgrader/exchange"),
+}
+if os.environ.get("JUPYTER_CONFIG_PATH"):
+    c.Spawner.environment["JUPYTER_CONFIG_PATH"] = os.environ["JUPYTER_CONFIG_PATH"]
 # The course's environment (deploy/ lives in the course repository, installed under /opt/course).
 c.Spawner.cmd = [os.environ.get("COURSE_SINGLEUSER", "/opt/course/.venv/bin/jupyterhub-singleuser")]
