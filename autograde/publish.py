@@ -255,7 +255,7 @@ NOTEBOOK ?=
 $(STAMP): pyproject.toml
 \t@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version.split()[0]'
 \t$(PYTHON) -m venv $(VENV)
-\t$(PY) -m pip install --quiet --upgrade pip
+\t$(PY) -m pip install --quiet --upgrade pip "setuptools>=70.1"
 \t$(PY) -m pip install --quiet -e ".[course]"
 \t$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
 \t@touch $(STAMP)
