@@ -52,10 +52,14 @@ def secret_lines(course):
 
 
 def given_lines(course):
-    """Lines the course hands students on purpose: its release notebooks and course_lib."""
+    """Lines the course hands students on purpose: its release notebooks, course_lib, and the
+    grader modules students get for validate (a generic line such as ``while True:`` may stand
+    in a solution and in the grader's own code alike)."""
+    from autograde.publish import STUDENT_MODULES
     given = set()
-    for path in sorted(course.release_dir.glob("*/*.ipynb")) + sorted((course.root / "course_lib")
-                                                                       .rglob("*.py")):
+    for path in (sorted(course.release_dir.glob("*/*.ipynb"))
+                 + sorted((course.root / "course_lib").rglob("*.py"))
+                 + [course.root / "autograde" / name for name in STUDENT_MODULES]):
         given |= _lines(path)
     return given
 
