@@ -14,7 +14,7 @@ WORKERS ?= 2
 NOTEBOOK ?=
 EXERCISE ?=
 
-.PHONY: lab test install release grade lint validate mutate bench clean
+.PHONY: lab lab-instructor test install release grade lint validate mutate bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version.split()[0]'
@@ -29,8 +29,14 @@ install: $(STAMP)
 # JupyterLab refuses to start as root (containers, some CI) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# A student's JupyterLab (jupyter/student_lab.py says what it changes): Validate, no instructor tools.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
+	$(VENV)/bin/jupyter lab --config=$(CURDIR)/jupyter/student_lab.py --notebook-dir=notebooks $(ROOT_FLAG)
+
+# The instructor's JupyterLab: all of nbgrader's tools (Formgrader, Create Assignment) on the whole
+# repository, with the course's nbgrader settings (nbgrader reads nbgrader_config.py where it starts).
+lab-instructor: $(STAMP)
+	cd autograde && $(abspath $(VENV))/bin/jupyter lab --notebook-dir=$(CURDIR) $(ROOT_FLAG)
 
 # pytest exits with 5 when it collected nothing: that must never count as a pass.
 # Two pytest workers already fill two cores; a BLAS thread pool in each would

@@ -24,3 +24,11 @@ def pytest_collection_modifyitems(config, items):
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
             item.add_marker(pytest.mark.xfail(
                 strict=True, reason="a graded test cell must fail on the release stubs"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the folder where tests/test_browser.py left its screenshots of the chapters."""
+    shots = {value for reports in terminalreporter.stats.values() for report in reports
+             for name, value in getattr(report, "user_properties", ()) if name == "screenshot"}
+    for folder in sorted({str(Path(shot).parent) for shot in shots}):
+        terminalreporter.write_line(f"JupyterLab screenshots of the chapters (and timings.txt): {folder}")
