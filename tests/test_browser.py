@@ -461,7 +461,7 @@ class Student:
         outputs = self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell-outputArea")
         self.visit.labels = outputs.locator(".widget-label").evaluate_all(
             "els => els.filter(e => e.textContent.trim())"
-            "          .map(e => [e.textContent, e.scrollWidth <= e.clientWidth + 1])")
+            "          .map(e => [e.textContent, e.scrollWidth <= e.clientWidth])")  # else: an ellipsis
         controls = outputs.locator(".widget-hslider, .widget-dropdown")
         for c in range(controls.count()):
             control = controls.nth(c)
@@ -667,6 +667,8 @@ PENDING = {
     ("test_run_all_runs_every_cell", "release", None):
         "the release's graded test cells need the cell tag `raises-exception` (in solutions/, or added "
         "by the release step), so that Run All goes past the unsolved exercises",
+    ("test_widget_labels_fit", "source", "02_mlp"):
+        "the slider 'hidden units' needs style={'description_width': 'initial'}",
     ("test_widget_labels_fit", "source", "05_optimizers"):
         "the slider 'momentum / β1' needs style={'description_width': 'initial'}",
     ("test_slow_sliders_wait_for_release", "source", "01_neurons"):
