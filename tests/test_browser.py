@@ -70,7 +70,11 @@ RUN_ALL_TIMEOUT = 300
 VALIDATE_TIMEOUT = 300
 WIDGET_TIMEOUT = 30
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# Opt-in (COURSE_BROWSER_TESTS=1) until a fresh-check has run it green in CI's budget.
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(os.environ.get("COURSE_BROWSER_TESTS") != "1",
+                                 reason="browser suite: run with COURSE_BROWSER_TESTS=1 "
+                                        "(needs Debian's chromium)")]
 
 
 def _skip_reason():
