@@ -36,7 +36,7 @@ from pathlib import Path
 
 from autograde import feedback, results
 from autograde.config import REPO_ROOT, Course, GradingSettings
-from autograde.grade import (GradingError, _release_kernelspec, _write_refusal, grader_version,
+from autograde.grade import (GradingError, _release_kernelspec, grader_version, record_lost,
                              student_secret)
 from autograde.notebook_io import SubmittedFile, load_chapter, open_submission
 
@@ -252,14 +252,8 @@ def _save(job, result, page):
 
 def _killed(job, exc):
     """Record a student whose task ended the allowed number of workers; return the report line."""
-    status = ("not graded: grading this submission ended the Dask workers that ran it "
-              "(the scheduler's allowed-failures); the next run tries again")
-    try:
-        _write_refusal(job.chapter, job.student, job.out_dir, "not graded: worker died",
-                       job.stamp, status)
-    except OSError as err:
-        return f"{status}; its status could not be written: {err.strerror}"
-    return status
+    return record_lost(job, "not graded: grading this submission ended the Dask workers that ran it "
+                            "(the scheduler's allowed-failures); the next run tries again")
 
 
 def run_cluster(jobs, address, done, *, course, allow_weak_sandbox=False):

@@ -453,8 +453,12 @@ def _run_pool(jobs, workers, done):
 def _worker_died(job, exitcode):
     """Record a student whose grading ended WORKER_ATTEMPTS workers; return the report line."""
     how = f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
-    status = (f"not graded: grading this submission ended the grader's worker process "
-              f"{WORKER_ATTEMPTS} times ({how}); the next run tries again")
+    return record_lost(job, f"not graded: grading this submission ended the grader's worker process "
+                            f"{WORKER_ATTEMPTS} times ({how}); the next run tries again")
+
+
+def record_lost(job, status):
+    """Write a status row for a student whose grading killed its workers; return the report line."""
     try:
         _write_refusal(job.chapter, job.student, job.out_dir, "not graded: worker died",
                        job.stamp, status)
