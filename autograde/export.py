@@ -108,10 +108,12 @@ def to_gradebook(out_dir, db_url, chapters, scores, course_id="default_course"):
 
     Each chapter becomes an assignment with one notebook of the same name; each test cell a grade
     cell (its ``grade_id`` and points, kept where the release already created it); each result a
-    submission whose grades are the grader's ``auto_score``. Running it again updates the same
+    submission (with nbgrader's submission time, where the result has one) whose grades are the
+    grader's ``auto_score``. Running it again updates the same
     rows. Returns the number of submissions written.
     """
     from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.utils import parse_utc
     venv_bin_on_path()   # nbgrader upgrades a new database with the `alembic` command
     results = {}
     for student, mine in scores.items():
@@ -139,7 +141,8 @@ def to_gradebook(out_dir, db_url, chapters, scores, course_id="default_course"):
                                       cell_type="code")
         for (student, chapter), result in sorted(results.items()):
             gb.update_or_create_student(student)
-            gb.update_or_create_submission(chapter, student)
+            submitted = parse_utc(result["timestamp"]) if result.get("timestamp") else None
+            gb.update_or_create_submission(chapter, student, timestamp=submitted)
             for test in result.get("tests", []):
                 grade = gb.find_grade(str(test["grade_id"]), chapter, chapter, student)
                 grade.auto_score = float(test["points"])

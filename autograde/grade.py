@@ -8,10 +8,14 @@ and its student graded again in a fresh one; a student whose grading ends two
 workers gets a status row saying so. Workers, and the sandboxes they start,
 die with this process, however it ends.
 
-Students whose result is up to date (same submission, chapter, settings,
-secret key and grader: see ``results.FINGERPRINT``) are skipped, so an
+Students whose result is up to date (same submission and submission time,
+chapter, settings, secret key and grader: see ``results.FINGERPRINT``) are
+skipped, so an
 interrupted batch resumes where it stopped and a second run changes nothing.
-At the end grades.csv is rebuilt from all results.
+At the end grades.csv is rebuilt from all results. In nbgrader's layout
+(``<student_id>/<chapter>/<chapter>.ipynb``, what ``nbgrader collect`` writes:
+the latest submission of each student) the time in ``timestamp.txt`` is kept
+with the result and in grades.csv.
 
 A broken or missing notebook, and a student folder whose name is not a valid
 student id (:data:`STUDENT_ID`), is a status in grades.csv, never a crash.
@@ -40,7 +44,7 @@ from autograde import feedback, results, sandbox
 from autograde.client import RunnerStartError
 from autograde.config import Course, load_settings
 from autograde.judge import Verdict
-from autograde.notebook_io import load_chapter, open_submission, read_json
+from autograde.notebook_io import load_chapter, open_submission, read_json, submission_timestamp
 from autograde.submission import Graded, _test_entry, grade_submission
 
 #: Bytes of the course's secret key.
@@ -247,21 +251,23 @@ def grade(chapter, submissions_dir, out_dir, *, course=None, workers=1, settings
         path = notebook_path(submissions_dir, folder, chapter)
         if student != folder:
             sha = "refused: " + hashlib.sha256(os.fsencode(folder)).hexdigest()
+            mine = {**stamp, "timestamp": ""}
         else:
             sha = open_submission(path, submissions_dir).sha256
-        if results.is_up_to_date(out_dir, student, chapter, {"submission_sha256": sha, **stamp}):
+            mine = {**stamp, "timestamp": submission_timestamp(path, submissions_dir)}
+        if results.is_up_to_date(out_dir, student, chapter, {"submission_sha256": sha, **mine}):
             report.skipped.append(student)
             continue
         if student != folder:
             name = urllib.parse.quote(os.fsencode(folder), safe="")
             name = name if len(name) <= 80 else name[:77] + "..."
-            _write_refusal(chap, student, out_dir, sha, stamp,
+            _write_refusal(chap, student, out_dir, sha, mine,
                            f"refused: the folder name {name} is not a valid student id "
                            f"({STUDENT_ID_RULE})")
             report.graded.append(student)
             continue
         jobs.append(Job(chap, student, str(path), str(out_dir), settings, key,
-                        str(submissions_dir), stamp, hidden, kernelspec))
+                        str(submissions_dir), mine, hidden, kernelspec))
 
     bar = tqdm(total=len(jobs), desc=f"grading {chapter}", unit="student", disable=not progress)
 
@@ -299,7 +305,8 @@ class Job:
     settings: object           # config.GradingSettings
     key: bytes
     submissions_dir: str
-    stamp: dict                # the fingerprint fields besides the submission's hash
+    stamp: dict                # the fingerprint fields besides the submission's hash (with
+                               # nbgrader's submission time, "" when there is none)
     hidden: tuple = ()
     kernelspec: dict | None = None
 

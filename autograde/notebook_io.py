@@ -12,6 +12,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import stat
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class SourceCell:
     nbgrader: dict
     release_nbgrader: dict
     tags: tuple
+    release_tags: tuple = ()  # the release adds `raises-exception` to graded test cells
 
     @property
     def grade_id(self):
@@ -258,7 +260,8 @@ def load_chapter(source_path, release_path, name):
             release_source=cell_text(rel["source"]), id=src.get("id"),
             nbgrader=dict(src.get("metadata", {}).get("nbgrader", {})),
             release_nbgrader=dict(rel.get("metadata", {}).get("nbgrader", {})),
-            tags=tuple(src.get("metadata", {}).get("tags", ()))))
+            tags=tuple(src.get("metadata", {}).get("tags", ())),
+            release_tags=tuple(rel.get("metadata", {}).get("tags", ()))))
     return Chapter(name=name, cells=cells, source_sha256=sha256_file(source_path),
                    release_sha256=sha256_file(release_path))
 
@@ -305,6 +308,28 @@ def open_submission(path, folder=None):
     except SubmissionError as exc:
         return SubmittedFile(path.name, None, str(exc), f"not read: {exc}")
     return SubmittedFile(path.name, raw, "", hashlib.sha256(raw).hexdigest())
+
+
+# nbgrader's submission time, as `nbgrader submit` writes it ("2026-12-04 10:15:02.123456 UTC").
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?( ?(UTC|Z|[+-]\d{2}:?\d{2}))?")
+
+
+def submission_timestamp(path, folder=None):
+    """The time nbgrader recorded for the submission whose notebook is at ``path``, or "".
+
+    Only nbgrader's layout (``<student>/<chapter>/<chapter>.ipynb``) has one: the file
+    ``timestamp.txt`` beside the notebook, read as the notebook is (no link followed). Anything
+    that is not a plain timestamp counts as none.
+    """
+    path = Path(path)
+    if path.parent.name != path.stem:
+        return ""
+    try:
+        raw = _read_submission_bytes(path.parent / "timestamp.txt", folder)
+    except SubmissionError:
+        return ""
+    text = raw[:64].decode("ascii", "replace").strip()
+    return text if TIMESTAMP.fullmatch(text) else ""
 
 
 def _read_submission_bytes(path, folder):

@@ -5,8 +5,14 @@ regions replaced by a stub that raises NotImplementedError, hidden tests
 removed, outputs cleared, test cells locked. The output depends only on the
 source, so a test can regenerate it into a temporary folder and compare it
 with the committed release (the drift check).
+
+Each graded test cell of the release also gets the cell tag
+``raises-exception``: on the stubs every such cell fails by design, and
+JupyterLab's Run All stops at the first cell that raises unless it carries the
+tag. (nbgrader's Validate and the grader judge the cells' outputs, not tags.)
 """
 
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -56,5 +62,24 @@ def release(course=None, chapters=None, out_dir=None):
             except Exception as exc:
                 raise ReleaseError(f"nbgrader could not release {chapter}: {exc}") from exc
             release_root = Path(out_dir) if out_dir is not None else course.release_dir
-            written.append(release_root / chapter / f"{chapter}.ipynb")
+            notebook = release_root / chapter / f"{chapter}.ipynb"
+            tag_graded_tests(notebook)
+            written.append(notebook)
     return written
+
+
+RAISES_TAG = "raises-exception"
+
+
+def tag_graded_tests(path):
+    """Add the tag ``raises-exception`` to every graded test cell of the notebook at ``path``."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        grading = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and grading.get("grade") and not grading.get("solution"):
+            tags = cell["metadata"].setdefault("tags", [])
+            if RAISES_TAG not in tags:
+                tags.append(RAISES_TAG)
+    # nbformat's own layout, so that the file differs from nbgrader's only by the tags
+    Path(path).write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                          encoding="utf-8")

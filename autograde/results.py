@@ -28,11 +28,11 @@ import re
 import tempfile
 from pathlib import Path
 
-CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status")
+CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "timestamp")
 
 #: The fields of a result that say what it was graded from: all must match for "up to date".
-FINGERPRINT = ("submission_sha256", "source_sha256", "release_sha256", "settings_sha256",
-               "key_id", "grader_version")
+FINGERPRINT = ("submission_sha256", "timestamp", "source_sha256", "release_sha256",
+               "settings_sha256", "key_id", "grader_version")
 
 # Control characters, line and paragraph separators, and the invisible
 # direction marks and overrides that can make a row read differently.
@@ -167,7 +167,8 @@ def write_grades_csv(out_dir):
             rows[student, chapter] = [csv_field(student), csv_field(chapter),
                                       format_points(result["score"]),
                                       format_points(result["max_score"]),
-                                      csv_field(result["status"])]
+                                      csv_field(result["status"]),
+                                      csv_field(result.get("timestamp", ""))]
         except (KeyError, TypeError, ValueError):
             continue  # a damaged result file: that student is graded again next time
     rows = [rows[key] for key in sorted(rows)]

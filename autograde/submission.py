@@ -153,10 +153,10 @@ def _status(notes):
 def _set_aside(chapter, cells, kernelspec):
     """Notes on what the grader ignored of the submission's metadata.
 
-    Tags of locked cells (tests, read-only cells) that the source does not
-    give them, and a kernelspec other than the release's: the grader runs the
-    source's cells with its own kernel either way, but the instructor should
-    see the attempt.
+    Tags of locked cells (tests, read-only cells) that neither the source nor
+    the release gives them, and a kernelspec other than the release's: the
+    grader runs the source's cells with its own kernel either way, but the
+    instructor should see the attempt.
     """
     notes = []
     by_grade_id = {c.grade_id: c for c in chapter.cells if c.grade_id}
@@ -165,7 +165,8 @@ def _set_aside(chapter, cells, kernelspec):
     for cell in cells:
         gid = cell["nbgrader"].get("grade_id")
         target = (by_grade_id.get(gid) if isinstance(gid, str) else None) or by_id.get(cell["id"])
-        if target is not None and target.locked and set(cell.get("tags", ())) - set(target.tags):
+        given = set(target.tags) | set(target.release_tags) if target is not None else set()
+        if target is not None and target.locked and set(cell.get("tags", ())) - given:
             if target.label not in tagged:
                 tagged.append(target.label)
     if tagged:

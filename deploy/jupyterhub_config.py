@@ -10,6 +10,8 @@ environment, so a test can run this same file on 127.0.0.1:
   HUB_IP, HUB_PORT   where the hub listens (default 127.0.0.1:8000; put TLS in front of it)
   HUB_STATE          folder for the hub's database and cookie secret (default /srv/jupyterhub)
   NBGRADER_EXCHANGE  nbgrader's exchange folder (default /srv/nbgrader/exchange)
+  COURSE_STUDENT_LAB the students' JupyterLab settings (default: jupyter/student_lab.py of the
+                     course repository holding this file)
 
 Every single-user server gets COURSE_ID and NBGRADER_EXCHANGE, which deploy/nbgrader_config.py
 reads, so nbgrader's course id is the hub's. JUPYTER_CONFIG_PATH is passed on when it is set (a
@@ -47,3 +49,20 @@ if os.environ.get("JUPYTER_CONFIG_PATH"):
     c.Spawner.environment["JUPYTER_CONFIG_PATH"] = os.environ["JUPYTER_CONFIG_PATH"]
 # The course's environment (deploy/ lives in the course repository, installed under /opt/course).
 c.Spawner.cmd = [os.environ.get("COURSE_SINGLEUSER", "/opt/course/.venv/bin/jupyterhub-singleuser")]
+
+# Students' servers start with the settings of a student's `make lab` (jupyter/student_lab.py):
+# nbgrader's Formgrader, Create Assignment and Course List hidden, front end and server alike (the
+# Assignment List and Validate stay), notebooks not marked modified on opening, no news prompt. The
+# instructor's server starts without them, with every tool.
+STUDENT_LAB = os.environ.get("COURSE_STUDENT_LAB") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jupyter", "student_lab.py")
+
+
+def student_settings(spawner):
+    """Spawner.pre_spawn_hook: everyone but the instructor gets the students' settings."""
+    flag = f"--config={STUDENT_LAB}"
+    if spawner.user.name != INSTRUCTOR and flag not in spawner.args:
+        spawner.args = [*spawner.args, flag]
+
+
+c.Spawner.pre_spawn_hook = student_settings

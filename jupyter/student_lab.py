@@ -20,6 +20,8 @@ What it changes, and why:
 - `jupyter/custom/custom.css`: the Validate dialog wraps long lines instead of clipping them, keeps a
   failing test's source short and opens each error scrolled to its last lines, where the hint is.
 
+On JupyterHub, deploy/jupyterhub_config.py starts every student's server with this file.
+
 Files on disk change only when the student saves. User settings and workspaces stay where JupyterLab
 keeps them (`~/.jupyter/lab`).
 """
@@ -147,6 +149,19 @@ class StudentContentsManager(AsyncLargeFileManager):
             return None
         finally:
             client.stop_channels()
+
+
+if os.environ.get("JUPYTERHUB_SERVICE_URL"):
+    # Started by JupyterHub (jupyterhub-singleuser), whose identity provider's page-config hook
+    # replaces the one above once the server is set up: chain ours after it.
+    from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
+
+    _hub_hook = JupyterHubIdentityProvider.page_config_hook
+
+    def _hub_then_hide(self, handler, page_config):
+        return hide_plugins(handler, _hub_hook(self, handler, page_config))
+
+    JupyterHubIdentityProvider.page_config_hook = _hub_then_hide
 
 
 c.ServerApp.contents_manager_class = StudentContentsManager

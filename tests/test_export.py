@@ -32,6 +32,7 @@ def out(tmp_path):
                 "student_id": student, "assignment": chapter,
                 "score": sum(t[1] for t in tests), "max_score": sum(t[2] for t in tests),
                 "status": "ok" if student != "carol" else "no submission",
+                **({"timestamp": "2026-12-04 10:15:02.123456 UTC"} if student == "alice" else {}),
                 "tests": [{"grade_id": g, "points": p, "max_points": m, "passed": p == m,
                            "message": ""} for g, p, m in tests]})
     write_grades_csv(out)
@@ -79,6 +80,9 @@ def test_grades_land_in_nbgraders_gradebook(out, tmp_path):
         assert sorted(s.id for s in gb.students) == ["alice", "bob", "carol"]
         assert gb.find_submission("01_neurons", "alice").score == pytest.approx(3.5)
         assert gb.find_submission("01_neurons", "alice").max_score == pytest.approx(5)
+        # nbgrader's submission time, where the grader kept one (nbgrader's collect layout)
+        assert str(gb.find_submission("01_neurons", "alice").timestamp) == "2026-12-04 10:15:02.123456"
+        assert gb.find_submission("01_neurons", "bob").timestamp is None
         assert gb.find_submission("02_mlp", "alice").score == pytest.approx(4)
         assert gb.find_submission("01_neurons", "bob").score == pytest.approx(3)
         assert gb.find_grade("t_step", "01_neurons", "01_neurons", "bob").score == 0

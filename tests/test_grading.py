@@ -162,8 +162,8 @@ def hostile_submissions(folder):
     by_gid["test_relu"]["metadata"]["nbgrader"]["points"] = 100
     cells.remove(by_gid["test_softmax_shape"])
     cells.append(copy.deepcopy(by_gid["test_running_mean"]))
-    for cell in cells:
-        cell.setdefault("metadata", {})["tags"] = ["raises-exception"]
+    for cell in cells:  # the release gives test cells `raises-exception`; `skip-execution` is new
+        cell.setdefault("metadata", {})["tags"] = ["raises-exception", "skip-execution"]
     nb["metadata"]["kernelspec"] = {"name": "evil", "display_name": "evil", "language": "python"}
     write(folder, "tampered", "toy", nb)
     expect["tampered"] = (6, "tampered cells restored: test_relu; deleted cells restored: "
@@ -480,9 +480,9 @@ def test_cli_grades_a_broken_batch_and_exits_zero(tmp_path):
     assert "grading toy" in proc.stderr  # the progress bar
     assert "warning: ignored, not in a student's folder: carol.ipynb" in proc.stderr
     assert (tmp_path / "out" / "grades.csv").read_text().splitlines() == [
-        "student_id,assignment,score,max_score,status",
-        "alice,toy,0,6,invalid notebook: the file is not valid JSON",
-        "bob,toy,0,6,missing notebook toy.ipynb"]
+        "student_id,assignment,score,max_score,status,timestamp",
+        "alice,toy,0,6,invalid notebook: the file is not valid JSON,",
+        "bob,toy,0,6,missing notebook toy.ipynb,"]
     assert (tmp_path / "out" / "feedback" / "bob" / "toy.html").is_file()
 
 
@@ -528,15 +528,50 @@ def test_chapters_graded_into_one_folder_keep_their_results(tmp_path):
     run("attacks")
     first = file_hashes(out / "results" / "attacks")
     assert run("other").graded == ["alice", "bob"]
-    assert rows() == [("alice", "attacks", "4", "4", "ok"), ("alice", "other", "1", "1", "ok"),
-                      ("bob", "attacks", "0", "4", "ok"), ("bob", "other", "0", "1", "ok")]
+    assert rows() == [("alice", "attacks", "4", "4", "ok", ""), ("alice", "other", "1", "1", "ok", ""),
+                      ("bob", "attacks", "0", "4", "ok", ""), ("bob", "other", "0", "1", "ok", "")]
     again = run("attacks")
     assert again.graded == [] and again.skipped == ["alice", "bob"]
     # A resubmission is graded again for its own chapter only.
     write(subs, "bob", "other", read_json(course.source_notebook("other")))
     assert run("other").graded == ["bob"]
     assert file_hashes(out / "results" / "attacks") == first
-    assert ("bob", "other", "1", "1", "ok") in rows() and len(rows()) == 4
+    assert ("bob", "other", "1", "1", "ok", "") in rows() and len(rows()) == 4
+
+
+def test_nbgrader_layout_keeps_the_submission_time(tmp_path):
+    """`nbgrader collect`'s layout: timestamp.txt beside the notebook is kept; a new one regrades."""
+    course = Course(ATTACKS_COURSE, state=tmp_path / "state")
+    subs, out = tmp_path / "submitted", tmp_path / "out"
+    solved = json.dumps(read_json(course.source_notebook("other")))
+    stamps = {"alice": "2026-12-04 10:15:02.123456 UTC", "bob": "=HYPERLINK(\"x\")",
+              "carol": "2026-12-04 11:00:00.000001 UTC"}
+    for student, stamp in stamps.items():
+        folder = subs / student / "other"
+        folder.mkdir(parents=True)
+        (folder / "other.ipynb").write_text(solved)
+        (folder / "timestamp.txt").write_text(stamp + "\n")
+    (subs / "carol" / "other" / "timestamp.txt").unlink()  # a link to another student's is refused
+    (subs / "carol" / "other" / "timestamp.txt").symlink_to(subs / "alice" / "other" / "timestamp.txt")
+
+    def run():
+        return grade("other", subs, out, course=course, settings=GradingSettings(cell_timeout=30),
+                     progress=False)
+
+    def rows():
+        return {r["student_id"]: r for r in csv.DictReader((out / "grades.csv").open())}
+
+    assert run().graded == ["alice", "bob", "carol"]
+    assert rows()["alice"]["timestamp"] == stamps["alice"] and rows()["alice"]["score"] == "1"
+    assert rows()["bob"]["timestamp"] == rows()["carol"]["timestamp"] == ""  # no timestamp, no points lost
+    assert rows()["bob"]["score"] == "1"
+    result = json.loads((out / "results" / "other" / "alice.json").read_text())
+    assert result["timestamp"] == stamps["alice"]
+    # The same notebook submitted again later: graded again, with its new time.
+    later = "2026-12-05 09:00:00.000000 UTC"
+    (subs / "alice" / "other" / "timestamp.txt").write_text(later + "\n")
+    assert run().graded == ["alice"]
+    assert rows()["alice"]["timestamp"] == later
 
 
 @pytest.mark.parametrize("copies, kept", [

@@ -185,6 +185,7 @@ class Course:
         self.config_dir = base / "jupyter"      # stands in for /etc/jupyter
         self.hub_state = base / "hub"
         self.bin = VENV_BIN  # where the accounts' python, nbgrader and jupyterhub-singleuser are
+        self.student_lab = ROOT / "jupyter" / "student_lab.py"  # what students' servers load
         self.env = {"COURSE_ID": COURSE_ID, "NBGRADER_EXCHANGE": str(self.exchange),
                     "JUPYTER_CONFIG_PATH": str(self.config_dir)}
 
@@ -223,7 +224,7 @@ def people(course):
                            check=True, capture_output=True)
             person.home.chmod(0o700)  # docs/instructor.md, step 2
         if _venv_unusable(made["student1"]):
-            course.bin = readable_venv(course.base / "venv")
+            readable_venv(course)
             reason = _venv_unusable(made["student1"])
             if reason:
                 pytest.skip(reason)
@@ -242,55 +243,67 @@ def people(course):
 
 
 def _venv_unusable(person):
-    """Why ``person`` cannot run the course's environment (None when they can)."""
-    done = person.python("-c", "import nbgrader, jupyterhub, course_lib", check=False)
+    """Why ``person`` cannot run the course's environment and settings (None when they can)."""
+    probe = f"import nbgrader, jupyterhub, course_lib; open({str(person.course.student_lab)!r}).close()"
+    done = person.python("-c", probe, check=False)
     if done.returncode == 0:
         return None
-    return (f"a new account cannot run {person.course.bin / 'python'}: {done.stderr.strip()[-500:]}")
+    return (f"a new account cannot run {person.course.bin / 'python'} with the course's settings: "
+            f"{done.stderr.strip()[-500:]}")
 
 
-def readable_venv(shim):
-    """A virtual environment every account can run, on the project's .venv; its bin folder.
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system: a copy
+        shutil.copy2(src, dst)
 
-    The .venv's interpreter may live where other accounts cannot go (pyenv under /root). This one
-    runs the system's Python of the same version (same ABI) on the .venv's site-packages, with the
-    .venv's Jupyter data and settings (nbgrader's extensions) and its scripts.
+
+def readable_venv(course):
+    """A copy of the project's .venv and student settings that every account can run; sets course.bin.
+
+    What docs/instructor.md asks of /opt/course, for a checkout where other accounts cannot go: its
+    interpreter may live under /root (pyenv), or the checkout in a private folder (a fresh clone in
+    a 0700 temporary folder). The copy (hard links where the file system allows) runs the system's
+    Python of the same version (same ABI); its scripts and kernelspecs point at it, and the course's
+    packages (installed editable, so found in the checkout) and `jupyter/` are copied beside it.
+    Files of the copy are never written in place: a hard link shares its file with the .venv.
     """
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     system = Path("/usr/bin") / version
     if not system.is_file():
         pytest.skip(f"other accounts cannot run {sys.executable} and there is no {system} to stand in")
-    site = Path(sys.prefix) / "lib" / version / "site-packages"
-    (shim / "bin").mkdir(parents=True)
-    (shim / "lib" / version / "site-packages").mkdir(parents=True)
+    venv, shim, code = Path(sys.prefix), course.base / "venv", course.base / "course"
+    shutil.copytree(venv, shim, symlinks=True, copy_function=_link_or_copy,
+                    ignore=shutil.ignore_patterns("hub-node", "__pycache__"))
+    (shim / "pyvenv.cfg").unlink()
     (shim / "pyvenv.cfg").write_text(f"home = {system.parent}\ninclude-system-site-packages = false\n")
     for name in ("python", "python3", version):
+        (shim / "bin" / name).unlink(missing_ok=True)
         (shim / "bin" / name).symlink_to(system)
-    # A .pth line that starts with "import" runs: addsitedir also reads the .venv's .pth files.
-    (shim / "lib" / version / "site-packages" / "course_venv.pth").write_text(
-        f"import site; site.addsitedir({str(site)!r})\n")
-    for script in VENV_BIN.iterdir():
+    for script in (shim / "bin").iterdir():
         if script.is_file() and not script.is_symlink():
             head, _, rest = script.read_bytes().partition(b"\n")
             if head.startswith(b"#!") and head[2:].startswith(bytes(VENV_BIN)):
-                shebang = b"#!" + bytes(shim / "bin" / "python") + b"\n"
-                (shim / "bin" / script.name).write_bytes(shebang + rest)
-                (shim / "bin" / script.name).chmod(0o755)
-    (shim / "etc").symlink_to(Path(sys.prefix) / "etc")
-    data = shim / "share" / "jupyter"
-    data.mkdir(parents=True)
-    for entry in (Path(sys.prefix) / "share" / "jupyter").iterdir():
-        if entry.name != "kernels":
-            (data / entry.name).symlink_to(entry)
-    for spec in (Path(sys.prefix) / "share" / "jupyter" / "kernels").glob("*/kernel.json"):
+                script.unlink()
+                script.write_bytes(b"#!" + bytes(shim / "bin" / "python") + b"\n" + rest)
+                script.chmod(0o755)
+    for spec in (shim / "share" / "jupyter" / "kernels").glob("*/kernel.json"):
         kernel = json.loads(spec.read_text())
         kernel["argv"][0] = str(shim / "bin" / "python")
-        (data / "kernels" / spec.parent.name).mkdir(parents=True)
-        (data / "kernels" / spec.parent.name / "kernel.json").write_text(json.dumps(kernel, indent=1))
-    for folder in [shim, *shim.rglob("*")]:
-        if folder.is_dir() and not folder.is_symlink():
+        spec.unlink()
+        spec.write_text(json.dumps(kernel, indent=1))
+    # The course's packages: found on sys.path before the editable install's finder, which points
+    # into the checkout.
+    for package in ("course_lib", "jupyter"):
+        shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
+    site = shim / "lib" / version / "site-packages"
+    (site / "course_code.pth").write_text(f"{code}\n")
+    for folder in [shim, *shim.rglob("*"), code, *code.rglob("*")]:
+        if folder.is_dir() and not folder.is_symlink():  # files keep their mode: pip's are 0644
             folder.chmod(0o755)
-    return shim / "bin"
+    course.bin = shim / "bin"
+    course.student_lab = code / "jupyter" / "student_lab.py"
 
 
 # --- the hub -----------------------------------------------------------------------------------
@@ -337,6 +350,7 @@ def hub(course, people):
                COURSE_STUDENTS=f"{people['student1'].name},{people['student2'].name}",
                HUB_IP="127.0.0.1", HUB_PORT=str(port), HUB_STATE=str(course.hub_state),
                COURSE_SINGLEUSER=str(course.bin / "jupyterhub-singleuser"),
+               COURSE_STUDENT_LAB=str(course.student_lab),
                PATH=f"{proxy_command().parent}:{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}")
     # The hub's own API and the proxy's API default to fixed ports; others may run here at once.
     command = [str(VENV_BIN / "jupyterhub"), "-f", str(ROOT / "deploy" / "jupyterhub_config.py"),
@@ -423,6 +437,7 @@ class Walk:
         self.feedback = {}
         self.grade_output = ""
         self.fetch_log = {}
+        self.labs = {}  # what each role's JupyterLab offers of nbgrader's tools (seen in the browser)
 
     def needs(self, step):
         if step not in self.steps:
@@ -456,8 +471,9 @@ def _walk(w, course, people, hub):
     w.login_refused = _login_refused(hub, s1)
     w.browser_skip = _browser_skip_reason()
     if w.browser_skip is None:
-        _browser_student(hub, s1)
+        w.labs["student"] = _browser_student(hub, s1)
         w.student1_by = "browser"
+        w.labs["instructor"] = _browser_lab(hub, instructor)
     else:
         s1.nbgrader("fetch_assignment", CHAPTER, "--course", COURSE_ID)
         s1.python("-c", EDIT, f"{CHAPTER}/{CHAPTER}.ipynb", ANSWER, BROWSER_ANSWER)
@@ -560,6 +576,7 @@ def _browser_student(hub, person):
             page.click("#login_submit")
             page.wait_for_url(re.compile(rf"/user/{person.name}/lab"), timeout=SPAWN * 1000)
             page.locator(".jp-LauncherCard").first.wait_for(timeout=SPAWN * 1000)
+            lab = _tools_seen(page, hub, person)
 
             page.locator('#jp-menu-panel div.lm-MenuBar-itemLabel:text("Nbgrader")').click()
             page.locator('#jp-mainmenu-nbgrader li[data-command="nbgrader:open-assignment-list"]').click()
@@ -588,6 +605,39 @@ def _browser_student(hub, person):
             page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="Assignments").click()
             fetched.filter(has_text=CHAPTER).locator('.item_status button:text("Submit")').click()
             page.locator("#submitted_assignments_list > .list_item").filter(has_text=CHAPTER).first.wait_for()
+            return lab
+        finally:
+            browser.close()
+
+
+def _tools_seen(page, hub, person):
+    """What of nbgrader's tools the person's JupyterLab (open in ``page``) offers, front end and server."""
+    config = json.loads(page.locator("#jupyter-config-data").text_content())
+    page.locator('#jp-menu-panel div.lm-MenuBar-itemLabel:text("Nbgrader")').click()
+    menu = page.locator("#jp-mainmenu-nbgrader .lm-Menu-itemLabel").all_inner_texts()
+    page.keyboard.press("Escape")
+    formgrader = page.request.get(f"{hub.url}/user/{person.name}/formgrader")
+    return {"disabled": config.get("disabledExtensions", []), "menu": menu,
+            "formgrader_status": formgrader.status}
+
+
+def _browser_lab(hub, person):
+    """Log in through the hub in Chromium and see which of nbgrader's tools the JupyterLab offers."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS,
+                                             headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(UI * 1000)
+            page.goto(f"{hub.url}/hub/login")
+            page.fill("#username_input", person.name)
+            page.fill("#password_input", person.password)
+            page.click("#login_submit")
+            page.wait_for_url(re.compile(rf"/user/{person.name}/lab"), timeout=SPAWN * 1000)
+            page.locator(".jp-LauncherCard").first.wait_for(timeout=SPAWN * 1000)
+            return _tools_seen(page, hub, person)
         finally:
             browser.close()
 
@@ -616,6 +666,32 @@ def test_student1_used_the_assignment_list_in_the_browser(walk):
     assert walk.student1_by == "browser"
 
 
+INSTRUCTOR_TOOLS = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                    "@jupyter/nbgrader:course-list"]
+
+
+def test_students_lab_offers_no_instructor_tools(walk):
+    walk.needs("student1")
+    if walk.browser_skip:
+        pytest.skip(f"seen in the browser only: {walk.browser_skip}")
+    lab = walk.labs["student"]
+    assert set(INSTRUCTOR_TOOLS) <= set(lab["disabled"]), lab
+    assert "@jupyter/nbgrader:assignment-list" not in lab["disabled"], lab
+    assert "Assignment List" in lab["menu"], lab
+    assert not [m for m in lab["menu"] if m.startswith(("Formgrader", "Create assignment", "Course List"))], lab
+    assert lab["formgrader_status"] == 404, lab  # the server extension is off too
+
+
+def test_instructors_lab_has_the_tools(walk):
+    walk.needs("student1")
+    if walk.browser_skip:
+        pytest.skip(f"seen in the browser only: {walk.browser_skip}")
+    lab = walk.labs["instructor"]
+    assert not set(INSTRUCTOR_TOOLS) & set(lab["disabled"]), lab
+    assert "Formgrader" in lab["menu"], lab
+    assert lab["formgrader_status"] == 200, lab
+
+
 def test_the_edit_reaches_the_instructor(walk, people):
     walk.needs("collect")
     assert walk.collected[people["student1"].name]["answer"].strip() == BROWSER_ANSWER.strip()
@@ -636,6 +712,8 @@ def test_grades_of_the_collected_submissions(walk, people):
     assert walk.grades[s2]["status"] == "ok" and walk.grades[s2]["score"] == walk.grades[s2]["max_score"]
     assert walk.grades[s1]["status"] == "ok"
     assert float(walk.grades[s1]["score"]) < float(walk.grades[s1]["max_score"]), walk.grades[s1]
+    for name in (s1, s2):  # nbgrader's submission time travels with the grade
+        assert walk.grades[name]["timestamp"] == walk.collected[name]["timestamp"], walk.grades[name]
 
 
 def test_a_student_without_submission_is_a_status(walk):
