@@ -11,18 +11,25 @@ with a fresh grading state:
 * ``cluster 1``: ``scheduler="local:1"``, a LocalCluster of one worker process;
 * ``cluster 2``: ``scheduler="local:2"``, two worker processes.
 
-Printed: seconds per submission of each, the cluster path's overhead per
-submission (cluster 1 minus local, which includes starting the cluster
-once, spread over the class) and the 1 -> 2 workers speed-up. Targets:
-overhead < 0.3 s, speed-up >= 1.7x on 2 cores; the exit status is 1 when one
-is missed. Each pass also checks that its grades.csv equals the local one.
-The process is pinned to 2 CPUs where the machine has more.
+Each pass runs ``--repeat`` times (default 2), the three in turn, and the
+fastest time of each counts: on a shared machine a single pass can be slowed
+by a neighbour, which would show as a false overhead or a false speed-up.
+
+Printed: seconds per submission of each, how many cores were busy (from
+/proc/stat: the whole machine, so a busy neighbour shows here too), the
+cluster path's overhead per submission (cluster 1 minus local, which includes
+starting the cluster once, spread over the class) and the 1 -> 2 workers
+speed-up. Targets: overhead < 0.3 s, speed-up >= 1.7x on 2 cores; the exit
+status is 1 when one is missed. Each pass also checks that its grades.csv
+equals the local one. The process is pinned to 2 CPUs where the machine has
+more.
 """
 
 import argparse
 import copy
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -59,48 +66,69 @@ def _class(folder, students):
         path.write_text(json.dumps(nb))
 
 
+def _busy_seconds():
+    """CPU seconds the whole machine has spent busy since boot (Linux), or None."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle, iowait
+
+
 def _pass(name, subs, work, **how):
-    """Grade the class once; return (seconds, grades.csv text)."""
-    out = work / name
-    course = Course(FIXTURE, state=work / f"state-{name}")
-    (work / f"state-{name}").mkdir()
-    (work / f"state-{name}" / "secret").write_bytes(b"k" * 32)  # the same key for every pass
-    start = time.perf_counter()
+    """Grade the class once into fresh folders; return (seconds, cores busy, grades.csv text)."""
+    out, state = work / name, work / f"state-{name}"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)
+    course = Course(FIXTURE, state=state)
+    state.mkdir()
+    (state / "secret").write_bytes(b"k" * 32)  # the same key for every pass
+    busy, start = _busy_seconds(), time.perf_counter()
     report = grade("toy", subs, out, course=course, settings=load_settings(), progress=False,
                    **how)
     seconds = time.perf_counter() - start
+    cores = (_busy_seconds() - busy) / seconds if busy is not None else float("nan")
     if report.failed:
         raise SystemExit(f"{name}: could not grade {len(report.failed)}: "
                          f"{next(iter(report.failed.values()))}")
-    return seconds, (out / "grades.csv").read_text()
+    return seconds, cores, (out / "grades.csv").read_text()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--students", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=2, help="passes of each kind (the fastest counts)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 2:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
+    passes = {"local": {"workers": 1}, "cluster 1": {"scheduler": "local:1"},
+              "cluster 2": {"scheduler": "local:2"}}
+    best = {}
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         work = Path(tmp)
         _class(work / "subs", args.students)
-        times = {}
-        local, reference = _pass("local", work / "subs", work, workers=1)
-        times["local"] = local
-        for n in (1, 2):
-            seconds, grades = _pass(f"cluster{n}", work / "subs", work, scheduler=f"local:{n}")
-            if grades != reference:
-                raise SystemExit(f"cluster with {n} workers: grades.csv differs from the local run")
-            times[f"cluster {n}"] = seconds
+        reference = None
+        for _ in range(max(1, args.repeat)):
+            for name, how in passes.items():
+                seconds, cores, grades = _pass(name.replace(" ", ""), work / "subs", work, **how)
+                reference = reference or grades
+                if grades != reference:
+                    raise SystemExit(f"{name}: grades.csv differs from the first pass")
+                if name not in best or seconds < best[name][0]:
+                    best[name] = (seconds, cores)
+    times = {name: seconds for name, (seconds, _) in best.items()}
     per = {k: v / args.students for k, v in times.items()}
     overhead = per["cluster 1"] - per["local"]
     speedup = times["cluster 1"] / times["cluster 2"]
-    print(f"{args.students} submissions of toy on {len(os.sched_getaffinity(0))} CPUs")
-    for name, seconds in times.items():
-        print(f"  {name:10s} {seconds:7.1f} s   {per[name]:.3f} s per submission")
+    print(f"{args.students} submissions of toy on {len(os.sched_getaffinity(0))} CPUs, "
+          f"fastest of {max(1, args.repeat)} passes each")
+    for name, (seconds, cores) in best.items():
+        print(f"  {name:10s} {seconds:7.1f} s   {per[name]:.3f} s per submission   "
+              f"{cores:.2f} cores busy")
     print(f"cluster overhead per submission: {overhead:+.3f} s (target < {OVERHEAD_TARGET} s)")
     print(f"speed-up 1 -> 2 workers: {speedup:.2f}x (target >= {SPEEDUP_TARGET}x)")
-    print("grades.csv identical in all three passes")
+    print("grades.csv identical in every pass")
     return 0 if overhead < OVERHEAD_TARGET and speedup >= SPEEDUP_TARGET else 1
 
 
