@@ -22,6 +22,7 @@ and configurable-http-proxy (`npm install --prefix .venv/hub-node configurable-h
 browser part also needs Debian's Chromium.
 """
 
+import csv
 import json
 import os
 import pwd
@@ -461,8 +462,10 @@ def _walk(w, course, people, hub):
     work = instructor.home / "course"
 
     # 1. The instructor's course folder (their own copy of the release) and the release.
+    # (Copied by root: the checkout may lie where the instructor's account cannot go.)
     instructor.run("mkdir", "-p", str(work / "notebooks"))
-    instructor.run("cp", "-r", str(ROOT / "notebooks" / CHAPTER), str(work / "notebooks" / CHAPTER))
+    shutil.copytree(ROOT / "notebooks" / CHAPTER, work / "notebooks" / CHAPTER)
+    subprocess.run(["chown", "-R", f"{instructor.name}:", str(work / "notebooks" / CHAPTER)], check=True)
     instructor.nbgrader("release_assignment", CHAPTER, "--course", COURSE_ID,
                         f"--CourseDirectory.root={work}", "--CourseDirectory.release_directory=notebooks")
     w.steps.append("release")
@@ -514,10 +517,7 @@ def _walk(w, course, people, hub):
     w.grade_output = done.stdout + done.stderr
     assert done.returncode == 0, w.grade_output
     subprocess.run(["chown", "-R", f"{instructor.name}:", str(out)], check=True)
-    lines = (out / "grades.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(",", len(header) - 1)))
+    for row in csv.DictReader((out / "grades.csv").read_text().splitlines()):
         w.grades[row["student_id"]] = row
     w.steps.append("grade")
 

@@ -325,7 +325,7 @@ def test_hostile_folder_names_become_status_rows_in_a_safe_csv(tmp_path):
     lines = raw.decode("utf-8").split("\n")[:-1]
     assert len(lines) == 1 + len(made) + 1  # header, one row per folder
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8"))))
-    assert all(len(row) == 5 for row in rows)
+    assert all(len(row) == len(results.CSV_COLUMNS) for row in rows)
     for row in rows[1:]:
         assert not row[0].startswith(("=", "+", "-", "@")), row
         if row[0] != "alice":
