@@ -22,6 +22,7 @@ and configurable-http-proxy (`npm install --prefix .venv/hub-node configurable-h
 browser part also needs Debian's Chromium.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -560,8 +561,9 @@ def _login_refused(hub, person):
         return exc.code == 403
 
 
-def _browser_student(hub, person):
-    """Log in through the hub; in the Assignment List fetch, open, edit, save and submit."""
+@contextlib.contextmanager
+def _logged_in(hub, person):
+    """A Chromium page on which ``person`` has logged in through the hub and sees their JupyterLab."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -576,38 +578,53 @@ def _browser_student(hub, person):
             page.click("#login_submit")
             page.wait_for_url(re.compile(rf"/user/{person.name}/lab"), timeout=SPAWN * 1000)
             page.locator(".jp-LauncherCard").first.wait_for(timeout=SPAWN * 1000)
-            lab = _tools_seen(page, hub, person)
-
-            page.locator('#jp-menu-panel div.lm-MenuBar-itemLabel:text("Nbgrader")').click()
-            page.locator('#jp-mainmenu-nbgrader li[data-command="nbgrader:open-assignment-list"]').click()
-            released = page.locator("#released_assignments_list > .list_item")
-            released.filter(has_text=CHAPTER).locator(".item_status button").click()
-            fetched = page.locator("#fetched_assignments_list > .list_item")
-            fetched.filter(has_text=CHAPTER).first.wait_for()
-            page.locator(f'#fetched_assignments_list a:text("{CHAPTER}")').first.click()
-            item = f"#nbgrader-{COURSE_ID}-{CHAPTER.replace('.', '')}"
-            page.locator(f"{item}.collapse.in").wait_for()
-            page.locator(f"{item} .list_item a", has_text=CHAPTER).first.click()
-
-            # The answer cell: select its text and replace it, then save.
-            panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-            cell = panel.locator(".jp-CodeCell", has_text=STUB).first
-            cell.wait_for(timeout=SPAWN * 1000)
-            cell.locator(".cm-content").click()
-            page.keyboard.press("ControlOrMeta+a")
-            page.keyboard.press("Delete")
-            page.keyboard.insert_text(BROWSER_ANSWER)
-            page.keyboard.press("Escape")
-            page.keyboard.press("ControlOrMeta+s")
-            page.wait_for_function("() => !document.querySelector("
-                                   "'.lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current.jp-mod-dirty')")
-
-            page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="Assignments").click()
-            fetched.filter(has_text=CHAPTER).locator('.item_status button:text("Submit")').click()
-            page.locator("#submitted_assignments_list > .list_item").filter(has_text=CHAPTER).first.wait_for()
-            return lab
+            yield page
         finally:
             browser.close()
+
+
+def _browser_student(hub, person):
+    """Log in through the hub; in the Assignment List fetch, open, edit, save and submit.
+
+    Returns what the student's JupyterLab offers of nbgrader's tools (see _tools_seen).
+    """
+    with _logged_in(hub, person) as page:
+        lab = _tools_seen(page, hub, person)
+
+        page.locator('#jp-menu-panel div.lm-MenuBar-itemLabel:text("Nbgrader")').click()
+        page.locator('#jp-mainmenu-nbgrader li[data-command="nbgrader:open-assignment-list"]').click()
+        released = page.locator("#released_assignments_list > .list_item")
+        released.filter(has_text=CHAPTER).locator(".item_status button").click()
+        fetched = page.locator("#fetched_assignments_list > .list_item")
+        fetched.filter(has_text=CHAPTER).first.wait_for()
+        page.locator(f'#fetched_assignments_list a:text("{CHAPTER}")').first.click()
+        item = f"#nbgrader-{COURSE_ID}-{CHAPTER.replace('.', '')}"
+        page.locator(f"{item}.collapse.in").wait_for()
+        page.locator(f"{item} .list_item a", has_text=CHAPTER).first.click()
+
+        # The answer cell: select its text and replace it, then save.
+        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        cell = panel.locator(".jp-CodeCell", has_text=STUB).first
+        cell.wait_for(timeout=SPAWN * 1000)
+        cell.locator(".cm-content").click()
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.press("Delete")
+        page.keyboard.insert_text(BROWSER_ANSWER)
+        page.keyboard.press("Escape")
+        page.keyboard.press("ControlOrMeta+s")
+        page.wait_for_function("() => !document.querySelector("
+                               "'.lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current.jp-mod-dirty')")
+
+        page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="Assignments").click()
+        fetched.filter(has_text=CHAPTER).locator('.item_status button:text("Submit")').click()
+        page.locator("#submitted_assignments_list > .list_item").filter(has_text=CHAPTER).first.wait_for()
+        return lab
+
+
+def _browser_lab(hub, person):
+    """Log in through the hub in Chromium and see which of nbgrader's tools the JupyterLab offers."""
+    with _logged_in(hub, person) as page:
+        return _tools_seen(page, hub, person)
 
 
 def _tools_seen(page, hub, person):
@@ -619,27 +636,6 @@ def _tools_seen(page, hub, person):
     formgrader = page.request.get(f"{hub.url}/user/{person.name}/formgrader")
     return {"disabled": config.get("disabledExtensions", []), "menu": menu,
             "formgrader_status": formgrader.status}
-
-
-def _browser_lab(hub, person):
-    """Log in through the hub in Chromium and see which of nbgrader's tools the JupyterLab offers."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS,
-                                             headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(UI * 1000)
-            page.goto(f"{hub.url}/hub/login")
-            page.fill("#username_input", person.name)
-            page.fill("#password_input", person.password)
-            page.click("#login_submit")
-            page.wait_for_url(re.compile(rf"/user/{person.name}/lab"), timeout=SPAWN * 1000)
-            page.locator(".jp-LauncherCard").first.wait_for(timeout=SPAWN * 1000)
-            return _tools_seen(page, hub, person)
-        finally:
-            browser.close()
 
 
 # --- the checks, one property each -------------------------------------------------------------
