@@ -12,7 +12,8 @@ folder named by JUPYTER_CONFIG_PATH, where a server would use /etc/jupyter). The
    notebook, edits an answer, saves and submits;
 3. student 2, in a terminal as that user, fetches, submits, solves the exercise and submits again;
 4. the instructor collects; a roster student who never submitted gets an empty folder;
-5. `python -m autograde grade` grades nbgrader's submitted/ layout;
+5. `python -m autograde grade` grades nbgrader's submitted/ layout, as root, and again as the
+   instructor, without root, in their own clone;
 6. the feedback is released; each student fetches it and gets only their own.
 
 The tests after the walk check one property each. Everything started here (hub, proxy, the users'
@@ -297,8 +298,9 @@ def readable_venv(course):
         spec.write_text(json.dumps(kernel, indent=1))
     # The course's packages: found on sys.path before the editable install's finder, which points
     # into the checkout.
-    for package in ("course_lib", "jupyter"):
-        shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("course_lib", "autograde", "jupyter"):  # autograde: the instructor grades too
+        shutil.copytree(ROOT / package, code / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "state"))
     site = shim / "lib" / version / "site-packages"
     (site / "course_code.pth").write_text(f"{code}\n")
     for folder in [shim, *shim.rglob("*"), code, *code.rglob("*")]:
@@ -438,6 +440,8 @@ class Walk:
         self.grades = {}
         self.feedback = {}
         self.grade_output = ""
+        self.instructor_grade_output = ""
+        self.instructor_grades = None
         self.fetch_log = {}
         self.labs = {}  # what each role's JupyterLab offers of nbgrader's tools (seen in the browser)
 
@@ -521,6 +525,21 @@ def _walk(w, course, people, hub):
     for row in csv.DictReader((out / "grades.csv").read_text().splitlines()):
         w.grades[row["student_id"]] = row
     w.steps.append("grade")
+
+    # 5b. The instructor grades the same folder without root, in their own clone of the course (its
+    #     solutions beside the release): the sandbox then uses user namespaces where the kernel
+    #     allows them, else resource limits only.
+    shutil.copytree(ROOT / "solutions" / CHAPTER, work / "solutions" / CHAPTER)
+    subprocess.run(["chown", "-R", f"{instructor.name}:", str(work / "solutions")], check=True)
+    mine = work / "grading-output-mine"
+    done = instructor.python("-m", "autograde", "--course-root", str(work), "--state",
+                             str(work / "grader-state"), "grade", CHAPTER, str(submitted),
+                             "--out", str(mine), "--quiet", check=False, timeout=300)
+    w.instructor_grade_output = done.stdout + done.stderr
+    if done.returncode == 0:
+        w.instructor_grades = {row["student_id"]: row for row in
+                               csv.DictReader((mine / "grades.csv").read_text().splitlines())}
+    w.steps.append("grade without root")
 
     # 6. Feedback (docs/instructor.md, step 6.5): the page with nbgrader's timestamp and secret.
     for person in (s1, s2):
@@ -710,6 +729,14 @@ def test_grades_of_the_collected_submissions(walk, people):
     assert float(walk.grades[s1]["score"]) < float(walk.grades[s1]["max_score"]), walk.grades[s1]
     for name in (s1, s2):  # nbgrader's submission time travels with the grade
         assert walk.grades[name]["timestamp"] == walk.collected[name]["timestamp"], walk.grades[name]
+
+
+def test_the_instructor_grades_without_root_alike(walk):
+    walk.needs("grade without root")
+    assert walk.instructor_grades is not None, walk.instructor_grade_output[-3000:]
+    keep = ("score", "max_score", "status", "timestamp")
+    assert {s: [r[k] for k in keep] for s, r in walk.instructor_grades.items()} == \
+        {s: [r[k] for k in keep] for s, r in walk.grades.items()}
 
 
 def test_a_student_without_submission_is_a_status(walk):
