@@ -109,8 +109,8 @@ def to_gradebook(out_dir, db_url, chapters, scores, course_id="default_course"):
     Each chapter becomes an assignment with one notebook of the same name; each test cell a grade
     cell (its ``grade_id`` and points, kept where the release already created it); each result a
     submission (with nbgrader's submission time, where the result has one) whose grades are the
-    grader's ``auto_score``. Running it again updates the same
-    rows. Returns the number of submissions written.
+    grader's ``auto_score``. Running it again updates the same rows. Returns the number of
+    submissions written.
     """
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.utils import parse_utc

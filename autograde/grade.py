@@ -10,12 +10,11 @@ die with this process, however it ends.
 
 Students whose result is up to date (same submission and submission time,
 chapter, settings, secret key and grader: see ``results.FINGERPRINT``) are
-skipped, so an
-interrupted batch resumes where it stopped and a second run changes nothing.
-At the end grades.csv is rebuilt from all results. In nbgrader's layout
-(``<student_id>/<chapter>/<chapter>.ipynb``, what ``nbgrader collect`` writes:
-the latest submission of each student) the time in ``timestamp.txt`` is kept
-with the result and in grades.csv.
+skipped, so an interrupted batch resumes where it stopped and a second run
+changes nothing. At the end grades.csv is rebuilt from all results. In
+nbgrader's layout (``<student_id>/<chapter>/<chapter>.ipynb``, what ``nbgrader
+collect`` writes: the latest submission of each student) the time in
+``timestamp.txt`` is kept with the result and in grades.csv.
 
 A broken or missing notebook, and a student folder whose name is not a valid
 student id (:data:`STUDENT_ID`), is a status in grades.csv, never a crash.

@@ -31,7 +31,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -41,11 +40,9 @@ from pathlib import Path
 import pytest
 
 from autograde.config import Course
+from local_web import chromium_missing, free_port, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 900}
 SCREENSHOT_VIEWPORT = {"width": 1280, "height": 3200}  # fewer screens to stitch
 SCREENSHOT_MAX_HEIGHT = 60000
@@ -73,17 +70,6 @@ WIDGET_TIMEOUT = 30
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _skip_reason():
-    if not CHROMIUM.exists():
-        return (f"Chromium is not installed ({CHROMIUM} is missing): install Debian's package, "
-                "`apt-get install chromium` (as root)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the Python package playwright is missing: `.venv/bin/pip install -e '.[test]'`"
-    return None
-
-
 # --- the server --------------------------------------------------------------------------------
 
 def make_command(target):
@@ -91,12 +77,6 @@ def make_command(target):
     dry_run = subprocess.run(["make", "-s", "-n", target], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.strip().splitlines()
     return dry_run[-1]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -246,14 +226,13 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    reason = _skip_reason()
+    reason = chromium_missing()
     if reason:
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
     playwright = sync_playwright().start()
     try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS,
-                                              headless=True)
+        chromium = launch_chromium(playwright)
     except Exception:
         playwright.stop()
         raise

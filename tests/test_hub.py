@@ -32,7 +32,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,13 +42,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from local_web import chromium_missing, free_port, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.prefix) / "bin"
 PROXY_CANDIDATES = [ROOT / ".venv" / "hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 CHAPTER = "00_tools"        # the cheapest chapter to grade (one exercise, 4 points)
 ANSWER = "pairwise_sq_dists"
@@ -96,24 +93,8 @@ def _skip_reason():
     return None
 
 
-def _browser_skip_reason():
-    if not CHROMIUM.exists():
-        return f"Chromium is not installed ({CHROMIUM}): `apt-get install chromium`"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the Python package playwright is missing: `.venv/bin/pip install -e '.[test]'`"
-    return None
-
-
 if _skip_reason():
     pytest.skip(_skip_reason(), allow_module_level=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- accounts, the exchange, running things as a person ----------------------------------------
@@ -477,7 +458,7 @@ def _walk(w, course, people, hub):
 
     # 2. Student 1, in the browser through the hub (or, without Chromium, in a terminal).
     w.login_refused = _login_refused(hub, s1)
-    w.browser_skip = _browser_skip_reason()
+    w.browser_skip = chromium_missing()
     if w.browser_skip is None:
         w.labs["student"] = _browser_student(hub, s1)
         w.student1_by = "browser"
@@ -586,8 +567,7 @@ def _logged_in(hub, person):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS,
-                                             headless=True)
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(UI * 1000)

@@ -1,7 +1,6 @@
 """`make lab` must open JupyterLab on the course: start it headless and ask it for the chapters."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -9,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from local_web import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,12 +20,6 @@ def lab_arguments():
     command = dry_run[-1].split()
     assert command[0].endswith("bin/jupyter") and command[1] == "lab", dry_run
     return command[2:]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url, timeout=5):
